@@ -1,0 +1,48 @@
+# wirespeed — every check CI runs is `make test`.
+#
+#   make test      install what the tests need, then gofmt, vet, staticcheck
+#                  and go test -race in the root module and bench/
+#   make bench     benchmarks of the library and side by side with the peers
+#   make fuzz      every fuzz target for FUZZTIME each
+#   make showcase  go run ./examples/showcase
+
+GO          ?= go
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+FUZZTIME    ?= 10s
+BENCHTIME   ?= 1s
+MODULES     := . bench
+
+.PHONY: test deps fmt vet staticcheck gotest bench fuzz showcase
+
+test: deps fmt vet staticcheck gotest
+
+# Installs missing programs and Node packages (scripts/deps.sh says which).
+deps:
+	bash scripts/deps.sh
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	@for m in $(MODULES); do echo "go vet ($$m)"; (cd $$m && $(GO) vet ./...) || exit 1; done
+
+staticcheck:
+	@for m in $(MODULES); do echo "staticcheck ($$m)"; (cd $$m && $(GO) run $(STATICCHECK) ./...) || exit 1; done
+
+# WIRESPEED_INTEGRATION=require turns a skip for a missing program into a
+# failure, so a green run means the integration tests ran.
+gotest:
+	@for m in $(MODULES); do echo "go test -race ($$m)"; \
+	  (cd $$m && WIRESPEED_INTEGRATION=require PATH="$(CURDIR)/.deps/node/node_modules/.bin:$$PATH" \
+	    $(GO) test -race -count=1 -timeout 15m ./...) || exit 1; done
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./...
+	cd bench && $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./...
+
+fuzz:
+	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
+
+showcase:
+	$(GO) run ./examples/showcase
