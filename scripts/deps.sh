@@ -11,6 +11,9 @@ cd "$(dirname "$0")/.."
 
 # program:debian-package
 APT=(
+  chromium:chromium
+  curl:curl
+  openssl:openssl
 )
 
 # npm package specs, pinned
