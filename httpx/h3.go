@@ -26,7 +26,9 @@ import (
 // otherwise it starts a QUIC handshake and gives it RaceDelay before
 // starting TCP as well; the request goes over whichever connection is ready
 // first, and the other attempt is abandoned (a QUIC connection that
-// finishes later is kept for the next requests). A failed QUIC handshake or
+// finishes later is kept for the next requests, unless
+// [Transport.CloseIdleConnections] was called since the last request
+// waited for it: then it is closed, being idle). A failed QUIC handshake or
 // a QUIC connection lost to a timeout marks the origin's HTTP/3 broken for
 // BrokenBackoff, doubling on each further failure, during which requests
 // use TCP without delay. A request that failed over HTTP/3 is retried over
@@ -172,6 +174,15 @@ type quicDial struct {
 	done chan struct{}
 	conn *quic.Conn
 	err  error
+
+	// waiters is the number of requests waiting for the handshake in
+	// choose; idleClosed reports that CloseIdleConnections ran since the
+	// last of them started waiting. A connection that no request waits for
+	// and that finishes after CloseIdleConnections is idle from birth and
+	// is closed, as net/http closes connections that become idle after it.
+	// Both are protected by racer.mu.
+	waiters    int
+	idleClosed bool
 }
 
 func newRacer(t *Transport, o HTTP3Options) *racer {
@@ -244,7 +255,10 @@ func (r *racer) choose(ctx context.Context, key string) (useH3 bool, raced net.C
 	if d == nil {
 		d = r.startDialLocked(key, o)
 	}
+	d.waiters++
+	d.idleClosed = false
 	r.mu.Unlock()
+	defer func() { r.stopWaiting(o, d, useH3) }()
 
 	r.races.Add(1)
 	// QUIC alone for RaceDelay.
@@ -330,6 +344,24 @@ func (r *racer) choose(ctx context.Context, key string) (useH3 bool, raced net.C
 	}
 }
 
+// stopWaiting ends a request's wait for d. If CloseIdleConnections ran
+// during the wait, the handshake has finished, no other request waits and
+// this one is not about to use the connection, nobody will: it is closed
+// rather than kept.
+func (r *racer) stopWaiting(o *origin, d *quicDial, usingQUIC bool) {
+	r.mu.Lock()
+	d.waiters--
+	var unused *quic.Conn
+	if d.waiters == 0 && d.idleClosed && !usingQUIC && d.conn != nil && o.conn == d.conn && o.stashed {
+		unused = o.conn
+		o.conn, o.stashed = nil, false
+	}
+	r.mu.Unlock()
+	if unused != nil {
+		unused.CloseWithError(0, "")
+	}
+}
+
 // spawn runs f on a goroutine joined by close, unless close has begun.
 func (r *racer) spawn(f func()) bool {
 	r.mu.Lock()
@@ -360,10 +392,17 @@ func (r *racer) startDialLocked(key string, o *origin) *quicDial {
 		if o.dial == d {
 			o.dial = nil
 		}
+		var unused *quic.Conn
 		if err == nil {
-			if r.t.closed.Load() {
-				conn.CloseWithError(0, "")
-			} else {
+			switch {
+			case r.t.closed.Load():
+				unused = conn
+			case d.waiters == 0 && (d.idleClosed || r.origins[key] != o):
+				// It lost its race before CloseIdleConnections, which
+				// could not close it yet (or its origin was evicted);
+				// parked, it would stay open, idle, until IdleTimeout.
+				unused, conn = conn, nil
+			default:
 				o.conn, o.stashed = conn, true
 			}
 		} else if r.t.life.Err() == nil {
@@ -371,6 +410,9 @@ func (r *racer) startDialLocked(key string, o *origin) *quicDial {
 		}
 		d.conn, d.err = conn, err
 		r.mu.Unlock()
+		if unused != nil {
+			unused.CloseWithError(0, "")
+		}
 		close(d.done)
 	})
 	return d
@@ -684,15 +726,26 @@ func (r *racer) stats() HTTP3Stats {
 	return s
 }
 
+// closeIdle closes the idle QUIC connections: the http3.Transport's, and
+// those a race made that no request took. A handshake still running is
+// marked, so that its connection is closed when it finishes unless a
+// request waits for it (see quicDial).
 func (r *racer) closeIdle() {
 	r.h3.CloseIdleConnections()
+	var unused []*quic.Conn
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	for _, o := range r.origins {
 		if o.conn != nil && o.stashed {
-			o.conn.CloseWithError(0, "")
+			unused = append(unused, o.conn)
 			o.conn, o.stashed = nil, false
 		}
+		if o.dial != nil {
+			o.dial.idleClosed = true
+		}
+	}
+	r.mu.Unlock()
+	for _, c := range unused {
+		c.CloseWithError(0, "")
 	}
 }
 

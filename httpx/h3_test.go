@@ -3,10 +3,12 @@ package httpx_test
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -355,4 +357,184 @@ func TestHTTP3RaceBothLegs(t *testing.T) {
 	t.Logf("QUIC won %d, TCP won %d", st.H3.QUICWon, st.H3.TCPWon)
 	c.CloseIdleConnections()
 	testenv.WaitFor(t, 10*time.Second, "every connection to close", func() bool { return c.Stats().Open == 0 })
+}
+
+// TestHTTP3LateQUICAfterCloseIdle holds a race's QUIC handshake until
+// after CloseIdleConnections: the connection it makes is used by no request
+// and must be closed, not kept open until the QUIC idle timeout.
+func TestHTTP3LateQUICAfterCloseIdle(t *testing.T) {
+	var gatePort atomic.Int64
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Alt-Svc", `h3=":`+strconv.Itoa(int(gatePort.Load()))+`"`)
+		io.WriteString(w, r.Proto)
+	})
+	srv := startServer(t, h, nil, true, false)
+	gate := startUDPGate(t, srv.Port)
+	gatePort.Store(int64(gate.port))
+	c := newClient(t, &httpx.Options{HTTP3: &httpx.HTTP3Options{RaceDelay: time.Millisecond}})
+	ctx := testCtx(t)
+	key := "127.0.0.1:" + strconv.Itoa(srv.Port)
+
+	get(t, ctx, c.Client, srv.URL) // learns Alt-Svc
+	// The QUIC handshake waits at the gate; the open TCP connection wins.
+	if _, body := get(t, ctx, c.Client, srv.URL); body != "HTTP/2.0" {
+		t.Fatalf("raced request over %s, want HTTP/2.0 while QUIC waits", body)
+	}
+	c.CloseIdleConnections()
+	gate.open()
+	testenv.WaitFor(t, 10*time.Second, "the QUIC handshake to finish", func() bool {
+		h := c.Stats().Hosts[key]
+		return h.Dials-h.DialErrors == 2
+	})
+	testenv.WaitFor(t, 10*time.Second, "every connection to close", func() bool { return c.Stats().Open == 0 })
+	if o := c.Stats().H3.Origins[key]; o.Connected {
+		t.Errorf("origin %+v: the late QUIC connection is still kept", o)
+	}
+	st := c.Stats()
+	if st.H3.Races != 1 || st.H3.TCPWon != 1 || st.H3.QUICDials != 1 || st.H3.QUICDialErrors != 0 {
+		t.Errorf("HTTP/3 stats %+v, want one race won by TCP and one QUIC dial that succeeded", st.H3)
+	}
+}
+
+// TestHTTP3CloseIdleKeepsAwaitedQUIC calls CloseIdleConnections while a
+// request waits for a QUIC handshake: the handshake's connection is the
+// request's, not idle, and carries it.
+func TestHTTP3CloseIdleKeepsAwaitedQUIC(t *testing.T) {
+	var gatePort atomic.Int64
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Alt-Svc", `h3=":`+strconv.Itoa(int(gatePort.Load()))+`"`)
+		io.WriteString(w, r.Proto)
+	})
+	srv := startServer(t, h, nil, true, false)
+	gate := startUDPGate(t, srv.Port)
+	gatePort.Store(int64(gate.port))
+	c := newClient(t, &httpx.Options{HTTP3: patientHTTP3})
+	ctx := testCtx(t)
+
+	get(t, ctx, c.Client, srv.URL) // learns Alt-Svc
+	done := make(chan string, 1)
+	go func() {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+		if err != nil {
+			done <- err.Error()
+			return
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			done <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		done <- string(b)
+	}()
+	testenv.WaitFor(t, 10*time.Second, "the request to wait for QUIC", func() bool { return c.Stats().H3.Races == 1 })
+	c.CloseIdleConnections()
+	gate.open()
+	if body := <-done; body != "HTTP/3.0" {
+		t.Fatalf("request over %q, want HTTP/3.0 on the handshake it waited for", body)
+	}
+	if st := c.Stats().H3; st.QUICDials != 1 || st.QUICWon != 1 {
+		t.Errorf("HTTP/3 stats %+v, want one QUIC dial, used by the request", st)
+	}
+}
+
+// udpGate relays UDP datagrams between clients and a local server port,
+// holding the clients' datagrams until open is called: a QUIC handshake
+// through it waits for the test.
+type udpGate struct {
+	pc     *net.UDPConn
+	port   int
+	server *net.UDPAddr
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex // protects opened, held, ups
+	opened bool
+	held   []gatePacket
+	ups    map[netip.AddrPort]*net.UDPConn
+}
+
+type gatePacket struct {
+	from netip.AddrPort
+	b    []byte
+}
+
+func startUDPGate(t testing.TB, serverPort int) *udpGate {
+	t.Helper()
+	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &udpGate{
+		pc:     pc,
+		port:   pc.LocalAddr().(*net.UDPAddr).Port,
+		server: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: serverPort},
+		ups:    map[netip.AddrPort]*net.UDPConn{},
+	}
+	g.wg.Go(g.fromClients)
+	t.Cleanup(func() {
+		pc.Close()
+		g.mu.Lock()
+		for _, up := range g.ups {
+			up.Close()
+		}
+		g.mu.Unlock()
+		g.wg.Wait()
+	})
+	return g
+}
+
+func (g *udpGate) fromClients() {
+	buf := make([]byte, 65536)
+	for {
+		n, from, err := g.pc.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			return
+		}
+		p := gatePacket{from, append([]byte(nil), buf[:n]...)}
+		g.mu.Lock()
+		if !g.opened {
+			g.held = append(g.held, p)
+			g.mu.Unlock()
+			continue
+		}
+		g.forwardLocked(p)
+		g.mu.Unlock()
+	}
+}
+
+// forwardLocked sends p to the server from the client's own upstream
+// socket, whose replies go back to the client.
+func (g *udpGate) forwardLocked(p gatePacket) {
+	up := g.ups[p.from]
+	if up == nil {
+		var err error
+		up, err = net.DialUDP("udp", nil, g.server)
+		if err != nil {
+			return
+		}
+		g.ups[p.from] = up
+		g.wg.Go(func() {
+			buf := make([]byte, 65536)
+			for {
+				n, err := up.Read(buf)
+				if err != nil {
+					return
+				}
+				g.pc.WriteToUDPAddrPort(buf[:n], p.from)
+			}
+		})
+	}
+	up.Write(p.b)
+}
+
+// open lets the held datagrams and all later ones through.
+func (g *udpGate) open() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.opened = true
+	for _, p := range g.held {
+		g.forwardLocked(p)
+	}
+	g.held = nil
 }

@@ -453,7 +453,9 @@ func (t *Transport) Stats() Stats {
 }
 
 // CloseIdleConnections closes the idle connections of every protocol;
-// connections carrying requests are not interrupted.
+// connections carrying requests are not interrupted. Idle includes QUIC
+// connections that lost a race and no request took; one still
+// handshaking is closed when it finishes, unless a request waits for it.
 func (t *Transport) CloseIdleConnections() {
 	t.direct.CloseIdleConnections()
 	t.proxied.CloseIdleConnections()
