@@ -14,6 +14,8 @@ APT=(
   chromium:chromium
   curl:curl
   openssl:openssl
+  pg_ctlcluster:postgresql
+  redis-server:redis-server
 )
 
 # npm package specs, pinned

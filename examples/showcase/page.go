@@ -20,6 +20,7 @@ var demos = []func(context.Context, *showcase) error{
 	setupCompress,
 	setupBatch,
 	setupHTTPX,
+	setupPaginate,
 }
 
 // demo is one primitive on the page.
