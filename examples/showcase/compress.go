@@ -14,19 +14,10 @@ import (
 )
 
 // The compress demo. Every response of the showcase, the page and every
-// demo's API, goes through pageCompressor (see showcase.handler), so its
+// demo's API, goes through sc.compressor (see showcase.handler), so its
 // statistics are the bytes the page itself saved; /compress/compare runs
 // one JSON payload through each coding in process and shows the bytes
 // before and after, and the CPU each took.
-
-// pageCompressor compresses every response of the showcase.
-var pageCompressor = func() *compress.Compressor {
-	c, err := compress.New()
-	if err != nil {
-		panic(err) // the defaults are valid
-	}
-	return c
-}()
 
 // compressDemo holds one Compressor per coding, for the comparison.
 type compressDemo struct {
@@ -58,7 +49,7 @@ func setupCompress(_ context.Context, sc *showcase) error {
 			{"bytes before/after per encoding (2000 users)", "/compress/compare?users=2000"},
 			{"the payload, compressed for your browser", "/compress/payload?users=20"},
 		},
-		Stats: compressStats,
+		Stats: func() any { return compressStats(sc.compressor) },
 	})
 	return nil
 }
@@ -76,8 +67,8 @@ func newCodingStats(s compress.EncodingStats) codingStats {
 }
 
 // compressStats reports the page's own traffic per coding.
-func compressStats() any {
-	st := pageCompressor.Stats()
+func compressStats(c *compress.Compressor) any {
+	st := c.Stats()
 	return struct {
 		Zstd         codingStats `json:"zstd"`
 		Brotli       codingStats `json:"br"`

@@ -28,7 +28,7 @@ func TestCompressDemo(t *testing.T) {
 	tr := &http.Transport{} // asks for gzip and decodes it, as browsers do
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
-	before := pageCompressor.Stats().Gzip.Responses
+	before := sc.compressor.Stats().Gzip.Responses
 
 	var cmp struct {
 		PayloadBytes int `json:"payload_bytes"`
@@ -77,7 +77,7 @@ func TestCompressDemo(t *testing.T) {
 			Ratio     float64 `json:"ratio"`
 		} `json:"gzip"`
 	}
-	b, _ := json.Marshal(compressStats())
+	b, _ := json.Marshal(compressStats(sc.compressor))
 	if err := json.Unmarshal(b, &st); err != nil {
 		t.Fatal(err)
 	}

@@ -20,10 +20,6 @@ import (
 // HTTP/2 and learns Alt-Svc, the next ones race QUIC against TCP and use
 // HTTP/3, and its statistics show the reuse ratio.
 
-// servedBy holds the showcase's own servers, registered by run, for the
-// httpx demo's statistics and for /readyz.
-var servedBy serverList
-
 type serverList struct {
 	mu      sync.Mutex // protects servers
 	servers []namedServer
@@ -65,6 +61,7 @@ type httpxDemo struct {
 	served  chan error
 	client  *httpx.Client
 	tlsOpts *httpx.Options // for the new-client-per-request comparison
+	servers *serverList    // the showcase's own servers
 }
 
 func setupHTTPX(_ context.Context, sc *showcase) error {
@@ -83,6 +80,7 @@ func setupHTTPX(_ context.Context, sc *showcase) error {
 		url:     "https://" + l.Addr().String() + "/",
 		served:  make(chan error, 1),
 		tlsOpts: &httpx.Options{TLSConfig: sc.cert.ClientTLS()},
+		servers: &sc.servers,
 	}
 	go func() { d.served <- backend.Serve(l, pc) }()
 	d.client, err = httpx.NewClient(&httpx.Options{
@@ -268,7 +266,7 @@ func (d *httpxDemo) stats() any {
 			H3Broken:      len(brokenOrigins(st)),
 		},
 	}
-	for _, s := range servedBy.list() {
+	for _, s := range d.servers.list() {
 		out.Served[s.scheme] = s.srv.Stats()
 	}
 	out.Served["demo-backend"] = d.backend.Stats()

@@ -91,7 +91,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}
 	// Readiness for a load balancer: 503 as soon as shutdown begins.
-	sc.mux.HandleFunc("GET /readyz", servedBy.ready)
+	sc.mux.HandleFunc("GET /readyz", sc.servers.ready)
 
 	var (
 		servers []*httpx.Server
@@ -129,7 +129,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		servers = append(servers, srv)
-		servedBy.add(scheme, srv)
+		sc.servers.add(scheme, srv)
 		fmt.Fprintf(out, "showcase: serving %s://%s/\n", scheme, displayAddr(l.Addr()))
 		if pc != nil {
 			fmt.Fprintf(out, "showcase: HTTP/3 on UDP port %d, advertised by Alt-Svc\n", pc.LocalAddr().(*net.UDPAddr).Port)

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wirespeed/wirespeed/compress"
 	"github.com/wirespeed/wirespeed/internal/devcert"
 )
 
@@ -40,13 +41,19 @@ type showcase struct {
 	cert    *devcert.Cert
 	mux     *http.ServeMux
 	started time.Time
+	// compressor compresses every response of the showcase; the compress
+	// demo shows its statistics.
+	compressor *compress.Compressor
+	// servers are the showcase's own servers, registered by run, for
+	// /readyz and the httpx demo's statistics.
+	servers serverList
 
 	mu    sync.Mutex // protects demos
 	demos []demo
 }
 
 func newShowcase(cert *devcert.Cert) *showcase {
-	sc := &showcase{cert: cert, mux: http.NewServeMux(), started: time.Now()}
+	sc := &showcase{cert: cert, mux: http.NewServeMux(), started: time.Now(), compressor: &compress.Compressor{}}
 	sc.mux.HandleFunc("GET /{$}", sc.index)
 	sc.mux.HandleFunc("GET /debug/stats", sc.stats)
 	return sc
@@ -62,7 +69,7 @@ func (sc *showcase) add(d demo) {
 
 // handler is what the servers serve: every route, through the compress
 // middleware (see compress.go).
-func (sc *showcase) handler() http.Handler { return pageCompressor.Handler(sc.mux) }
+func (sc *showcase) handler() http.Handler { return sc.compressor.Handler(sc.mux) }
 
 // close releases every demo, last added first.
 func (sc *showcase) close() {
