@@ -111,8 +111,9 @@ func (w *responseWriter) Header() http.Header { return w.rw.Header() }
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.rw }
 
 // WriteHeader records the status. Informational (1xx) responses such as
-// 103 Early Hints go to the client at once and untouched; the final status
-// waits until the middleware knows whether it compresses.
+// 103 Early Hints, and 101 Switching Protocols, go to the client at once
+// and untouched; the final status waits until the middleware knows
+// whether it compresses.
 func (w *responseWriter) WriteHeader(code int) {
 	switch {
 	case code < 100 || code > 999:
@@ -120,6 +121,15 @@ func (w *responseWriter) WriteHeader(code int) {
 	case w.state != statePending:
 		w.rw.WriteHeader(code) // superfluous: net/http logs it
 	case code < 200 && code != http.StatusSwitchingProtocols:
+		w.rw.WriteHeader(code)
+	case code == http.StatusSwitchingProtocols && w.status == 0:
+		// A protocol upgrade (WebSocket, h2c): there is no body to
+		// compress, and net/http sends the 101 only if it has it before
+		// the handler hijacks the connection.
+		w.status, w.examined = code, true
+		w.verdict, w.reason = verdictIdentity, skipNoBody
+		w.state = stateIdentity
+		w.releaseBuf()
 		w.rw.WriteHeader(code)
 	case w.status == 0:
 		w.status = code

@@ -20,6 +20,7 @@ APT=(
 
 # npm package specs, pinned
 NPM=(
+  ws@8.18.3
 )
 
 missing=()

@@ -22,6 +22,7 @@ var demos = []func(context.Context, *showcase) error{
 	setupBatch,
 	setupHTTPX,
 	setupPaginate,
+	setupWS,
 }
 
 // demo is one primitive on the page.

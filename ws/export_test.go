@@ -1,0 +1,7 @@
+package ws
+
+// Parsers of untrusted input, for the fuzz tests.
+var (
+	ParseClientControl = parseClientControl
+	ParseServerControl = parseControl
+)

@@ -1,0 +1,435 @@
+package ws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/coder/websocket"
+
+	"github.com/wirespeed/wirespeed/pubsub"
+)
+
+// Hub accepts WebSocket connections and fans messages out to them through
+// topics on a pubsub.Broker. It is an http.Handler. All methods are safe for
+// concurrent use.
+//
+// Each connection has two goroutines owned by the hub, a reader and a
+// writer (plus a short-lived one while a ping waits for its pong);
+// Shutdown and Close join them.
+type Hub struct {
+	opt        HubOptions
+	broker     pubsub.Broker
+	ownBroker  bool
+	accept     websocket.AcceptOptions
+	retryAfter string
+
+	mu       sync.Mutex // protects the fields below
+	conns    map[*Conn]struct{}
+	perIP    map[string]int // reserved or open connections per client IP
+	active   int            // reserved or open connections
+	topics   map[string]*topic
+	closing  bool
+	nextID   uint64
+	wg       sync.WaitGroup // connection and topic goroutines
+	closeErr error
+
+	closeOnce sync.Once
+	done      chan struct{} // closed when Close begins
+
+	st counters
+}
+
+// topic is a topic with local subscribers; guarded by Hub.mu.
+type topic struct {
+	name  string
+	sub   pubsub.Subscription // nil while ready is not
+	ready chan struct{}       // non-nil while the broker subscription is being made; closed when done
+	conns map[*Conn]struct{}
+}
+
+var _ http.Handler = (*Hub)(nil)
+
+// NewHub returns a hub; a nil opts means defaults. It returns an error for
+// invalid options or when the default broker cannot be made.
+func NewHub(opts *HubOptions) (*Hub, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	h := &Hub{
+		opt:        o,
+		broker:     o.Broker,
+		conns:      make(map[*Conn]struct{}),
+		perIP:      make(map[string]int),
+		topics:     make(map[string]*topic),
+		done:       make(chan struct{}),
+		retryAfter: strconv.Itoa(int((o.RetryAfter + time.Second - 1) / time.Second)),
+	}
+	if h.broker == nil {
+		m, err := pubsub.NewMemory(nil)
+		if err != nil {
+			return nil, fmt.Errorf("ws: default broker: %w", err)
+		}
+		h.broker, h.ownBroker = m, true
+	}
+	h.accept = websocket.AcceptOptions{
+		Subprotocols:    o.Subprotocols,
+		OriginPatterns:  o.OriginPatterns,
+		CompressionMode: o.CompressionMode,
+	}
+	h.st.closed = make(map[CloseReason]uint64)
+	return h, nil
+}
+
+// ServeHTTP upgrades the request to a WebSocket connection. It answers 503
+// with Retry-After when the hub is at a connection limit or shutting down,
+// and 403 for a cross-origin request that OriginPatterns do not allow, all
+// before the upgrade. It returns once the connection's goroutines are
+// started; the request context's values stay available to the handlers.
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ip := h.opt.ClientIP(r)
+	if !h.reserve(ip) {
+		h.st.rejected.Add(1)
+		w.Header().Set("Retry-After", h.retryAfter)
+		http.Error(w, "ws: too many connections; retry later", http.StatusServiceUnavailable)
+		return
+	}
+	wc, err := websocket.Accept(w, r, &h.accept)
+	if err != nil {
+		// Accept has answered (403 for origin, 400/426 for a bad handshake).
+		h.st.rejectedHandshake.Add(1)
+		h.release(ip)
+		return
+	}
+	wc.SetReadLimit(h.opt.ReadLimit)
+	c, err := h.newConn(wc, r, ip)
+	if err != nil {
+		wc.Close(websocket.StatusGoingAway, h.opt.ShutdownReason)
+		h.release(ip)
+		return
+	}
+	c.start()
+}
+
+// reserve counts a connection against the limits, false when over one.
+func (h *Hub) reserve(ip string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing {
+		return false
+	}
+	if h.opt.MaxConns > 0 && h.active >= h.opt.MaxConns {
+		return false
+	}
+	if h.opt.MaxConnsPerIP > 0 && h.perIP[ip] >= h.opt.MaxConnsPerIP {
+		return false
+	}
+	h.perIP[ip]++
+	h.active++
+	return true
+}
+
+func (h *Hub) release(ip string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.releaseLocked(ip)
+}
+
+func (h *Hub) releaseLocked(ip string) {
+	h.active--
+	if h.perIP[ip] <= 1 {
+		delete(h.perIP, ip)
+	} else {
+		h.perIP[ip]--
+	}
+}
+
+// Conns returns the open connections in no particular order.
+func (h *Hub) Conns() []*Conn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]*Conn, 0, len(h.conns))
+	for c := range h.conns {
+		out = append(out, c)
+	}
+	return out
+}
+
+// Publish sends data to every connection subscribed to topic on every hub
+// sharing the broker, and returns the broker's message ID. Valid UTF-8 goes
+// out as a text message, anything else as binary. ctx bounds the broker
+// call only. The hub keeps data; do not modify it afterwards.
+func (h *Hub) Publish(ctx context.Context, topicName string, data []byte) (string, error) {
+	if h.isClosing() {
+		return "", ErrHubClosed
+	}
+	id, err := h.broker.Publish(ctx, topicName, data)
+	if err != nil {
+		return "", fmt.Errorf("ws: publish to %q: %w", topicName, err)
+	}
+	return id, nil
+}
+
+// Subscribe adds c to topic: messages published to it afterwards, on any
+// hub sharing the broker, are queued to c. Subscribing twice is a no-op.
+// The first local subscriber of a topic subscribes the hub to the broker
+// (without holding the hub's lock; concurrent callers for the same topic
+// wait for it); ctx bounds that call and that wait.
+func (h *Hub) Subscribe(ctx context.Context, c *Conn, topicName string) error {
+	if c.hub != h {
+		return errors.New("ws: Subscribe: connection belongs to another hub")
+	}
+	for {
+		h.mu.Lock()
+		if h.closing {
+			h.mu.Unlock()
+			return ErrHubClosed
+		}
+		if _, ok := h.conns[c]; !ok {
+			h.mu.Unlock()
+			return ErrConnClosed
+		}
+		t := h.topics[topicName]
+		if t != nil && t.ready != nil { // another caller is subscribing
+			ready := t.ready
+			h.mu.Unlock()
+			select {
+			case <-ready:
+				continue
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if t != nil {
+			t.conns[c] = struct{}{}
+			c.topics[topicName] = struct{}{}
+			h.mu.Unlock()
+			return nil
+		}
+		t = &topic{name: topicName, conns: make(map[*Conn]struct{}), ready: make(chan struct{})}
+		h.topics[topicName] = t
+		h.mu.Unlock()
+
+		sub, err := h.broker.Subscribe(ctx, topicName, "")
+
+		h.mu.Lock()
+		close(t.ready)
+		t.ready = nil
+		_, alive := h.conns[c]
+		switch {
+		case err != nil:
+			delete(h.topics, topicName)
+		case h.closing || (!alive && len(t.conns) == 0):
+			delete(h.topics, topicName)
+			sub.Close()
+		default:
+			t.sub = sub
+			if alive {
+				t.conns[c] = struct{}{}
+				c.topics[topicName] = struct{}{}
+			}
+			h.wg.Go(func() { h.fanOut(t) })
+		}
+		closing := h.closing
+		h.mu.Unlock()
+		switch {
+		case err != nil:
+			return fmt.Errorf("ws: subscribe to %q: %w", topicName, err)
+		case closing:
+			return ErrHubClosed
+		case !alive:
+			return ErrConnClosed
+		}
+		return nil
+	}
+}
+
+// Unsubscribe removes c from topic. Unsubscribing from a topic c is not in
+// is a no-op.
+func (h *Hub) Unsubscribe(c *Conn, topicName string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.unsubscribeLocked(c, topicName)
+}
+
+func (h *Hub) unsubscribeLocked(c *Conn, topicName string) {
+	delete(c.topics, topicName)
+	t := h.topics[topicName]
+	if t == nil {
+		return
+	}
+	delete(t.conns, c)
+	if len(t.conns) == 0 && t.ready == nil { // a pending topic is settled by its Subscribe
+		delete(h.topics, topicName)
+		t.sub.Close()
+	}
+}
+
+// fanOut copies a topic's messages from the broker into its connections'
+// queues; it ends when the subscription is closed.
+func (h *Hub) fanOut(t *topic) {
+	ctx := context.Background()
+	policy := h.opt.TopicPolicy[t.name]
+	var targets []*Conn
+	for {
+		m, err := t.sub.Next(ctx)
+		if lag := (*pubsub.LagError)(nil); errors.As(err, &lag) {
+			h.st.brokerSkipped.Add(max(lag.Missed, 1))
+			continue
+		}
+		if err != nil {
+			return
+		}
+		key := t.name
+		if h.opt.TopicKey != nil {
+			key = h.opt.TopicKey(t.name, m.Data)
+		}
+		typ := messageType(m.Data)
+		targets = targets[:0]
+		h.mu.Lock()
+		for c := range t.conns {
+			targets = append(targets, c)
+		}
+		h.mu.Unlock()
+		for _, c := range targets {
+			c.push(ctx, frame{typ: typ, data: m.Data}, key, false, policy)
+		}
+		clear(targets)
+	}
+}
+
+func (h *Hub) isClosing() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.closing
+}
+
+// Shutdown stops accepting connections (new upgrades get 503) and closes
+// every open connection with 1001 "going away" and HubOptions.ShutdownReason,
+// ShutdownBatch connections at a time with a random pause of up to
+// ShutdownJitter between batches. Each connection's queued messages are
+// flushed first, within WriteTimeout. It then waits for the connections'
+// goroutines and releases the hub like Close. If ctx ends first, the
+// remaining connections are dropped without a close frame and Shutdown
+// returns ctx.Err() after joining every goroutine. Safe to call more than
+// once and together with Close.
+//
+// net/http does not track hijacked connections, so wire it into the
+// server's shutdown:
+//
+//	srv.RegisterOnShutdown(func() { hub.Shutdown(ctx) })
+//
+// or use [Hub.RegisterOnShutdown].
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	h.closing = true
+	conns := make([]*Conn, 0, len(h.conns))
+	for c := range h.conns {
+		conns = append(conns, c)
+	}
+	h.mu.Unlock()
+
+	var err error
+	for i := 0; i < len(conns); i += h.opt.ShutdownBatch {
+		if i > 0 && h.opt.ShutdownJitter > 0 {
+			t := time.NewTimer(rand.N(h.opt.ShutdownJitter))
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+			}
+			t.Stop()
+		}
+		if ctx.Err() != nil {
+			err = ctx.Err()
+			break
+		}
+		end := min(i+h.opt.ShutdownBatch, len(conns))
+		for _, c := range conns[i:end] {
+			c.goAway()
+		}
+	}
+	waited := make(chan struct{})
+	go func() {
+		for _, c := range conns {
+			<-c.ended
+		}
+		close(waited)
+	}()
+	select {
+	case <-waited:
+	case <-ctx.Done():
+		if err == nil {
+			err = ctx.Err()
+		}
+	}
+	h.Close()
+	<-waited
+	return err
+}
+
+// RegisterOnShutdown arranges for srv.Shutdown to call h.Shutdown with a
+// context bounded by timeout (a non-positive timeout means 10s). It is the
+// documented way to close hijacked WebSocket connections when the server
+// stops.
+func (h *Hub) RegisterOnShutdown(srv *http.Server, timeout time.Duration) {
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	srv.RegisterOnShutdown(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		h.Shutdown(ctx)
+	})
+}
+
+// Close drops every connection at once (no close frame; see Shutdown for
+// the graceful way), closes the broker if the hub made it, and waits for
+// all goroutines the hub started. Idempotent; later calls return the first
+// call's result.
+func (h *Hub) Close() error {
+	h.closeOnce.Do(func() {
+		h.mu.Lock()
+		h.closing = true
+		conns := make([]*Conn, 0, len(h.conns))
+		for c := range h.conns {
+			conns = append(conns, c)
+		}
+		h.mu.Unlock()
+		close(h.done)
+		for _, c := range conns {
+			c.abort(ReasonShutdown)
+		}
+		for _, c := range conns {
+			<-c.ended
+		}
+		h.mu.Lock()
+		for name, t := range h.topics {
+			if t.sub != nil { // a pending one is closed by its Subscribe
+				t.sub.Close()
+			}
+			delete(h.topics, name)
+		}
+		h.mu.Unlock()
+		h.wg.Wait()
+		if h.ownBroker {
+			h.closeErr = h.broker.Close()
+		}
+	})
+	return h.closeErr
+}
+
+// messageType picks text for UTF-8 payloads (JSON, most feeds) and binary
+// otherwise, so browsers hand text to onmessage as a string.
+func messageType(data []byte) websocket.MessageType {
+	if utf8.Valid(data) {
+		return websocket.MessageText
+	}
+	return websocket.MessageBinary
+}
