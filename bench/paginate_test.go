@@ -4,9 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
@@ -14,15 +12,6 @@ import (
 	"github.com/wirespeed/wirespeed/paginate"
 	_ "modernc.org/sqlite"
 )
-
-// paginateRows is the table size: WIRESPEED_PAGINATE_ROWS, default
-// 1,000,000.
-func paginateRows() int {
-	if n, err := strconv.Atoi(os.Getenv("WIRESPEED_PAGINATE_ROWS")); err == nil && n > 0 {
-		return n
-	}
-	return 1_000_000
-}
 
 // paginateTable builds items(id, name, price) with n rows in one statement
 // (a recursive CTE on SQLite, generate_series on PostgreSQL).
@@ -93,72 +82,6 @@ func TestPaginateSameRows(t *testing.T) {
 			}
 			if i != len(pg.Items) || i != 20 {
 				t.Fatalf("offset %d rows, cursor %d", i, len(pg.Items))
-			}
-		})
-	}
-}
-
-// BenchmarkPaginateDepth reads a page of 20 rows ordered by id at depth 0,
-// 10k, 100k and 500k of a 1M-row table, by wirespeed's signed keyset
-// cursor ("cursor") and by LIMIT/OFFSET ("offset").
-func BenchmarkPaginateDepth(b *testing.B) {
-	for _, dialect := range []string{"sqlite", "postgresql"} {
-		b.Run(dialect, func(b *testing.B) {
-			db, d := paginateTable(b, dialect, paginateRows())
-			signer, err := paginate.NewSigner([][]byte{[]byte("bench key, 32 bytes long........")}, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			p, err := paginate.New(&paginate.Options{Table: "items", Columns: []string{"id", "name", "price"}, Dialect: d, Signer: signer})
-			if err != nil {
-				b.Fatal(err)
-			}
-			offsetSQL := "SELECT id, name, price FROM items ORDER BY id LIMIT 21 OFFSET ?"
-			if d == paginate.PostgreSQL {
-				offsetSQL = "SELECT id, name, price FROM items ORDER BY id LIMIT 21 OFFSET $1"
-			}
-			ctx := context.Background()
-			for _, depth := range []int{0, 10_000, 100_000, 500_000} {
-				if depth >= paginateRows() {
-					continue
-				}
-				req := paginate.Request{Limit: 20}
-				if depth > 0 {
-					if req.After, err = p.Cursor(req, false, int64(depth)); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.Run(fmt.Sprintf("depth=%d/cursor", depth), func(b *testing.B) {
-					b.ReportAllocs()
-					for b.Loop() {
-						pg, err := paginate.Query(ctx, db, p, req, paginate.AsRow)
-						if err != nil || len(pg.Items) != 20 {
-							b.Fatal(err, len(pg.Items))
-						}
-					}
-				})
-				b.Run(fmt.Sprintf("depth=%d/offset", depth), func(b *testing.B) {
-					b.ReportAllocs()
-					for b.Loop() {
-						rows, err := db.QueryContext(ctx, offsetSQL, depth)
-						if err != nil {
-							b.Fatal(err)
-						}
-						n := 0
-						for rows.Next() {
-							var id, price int64
-							var name string
-							if err := rows.Scan(&id, &name, &price); err != nil {
-								b.Fatal(err)
-							}
-							n++
-						}
-						rows.Close()
-						if n != 21 {
-							b.Fatal("rows", n)
-						}
-					}
-				})
 			}
 		})
 	}
