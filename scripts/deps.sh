@@ -21,6 +21,7 @@ APT=(
 # npm package specs, pinned
 NPM=(
   ws@8.18.3
+  eventsource@4.1.1
 )
 
 missing=()
