@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -19,6 +22,7 @@ import (
 type Conn struct {
 	hub  *Hub
 	ws   *websocket.Conn
+	cork *corkConn // under ws; the writer batches through it
 	id   uint64
 	ip   string
 	subp string
@@ -34,9 +38,12 @@ type Conn struct {
 	// topics is guarded by hub.mu.
 	topics map[string]struct{}
 
-	writerDone chan struct{}
+	pinging    atomic.Bool   // a ping is waiting for its pong
+	writerOn   atomic.Bool   // a writer goroutine runs (or has ended for good)
+	writerDone chan struct{} // closed when the writer has ended for good
+	join       []byte        // writer only: text messages joined so far (JoinSeparator)
+	joined     int           // writer only: how many are in join
 	ended      chan struct{} // closed after cleanup and OnClose
-	pingWG     sync.WaitGroup
 }
 
 type frame struct {
@@ -44,13 +51,13 @@ type frame struct {
 	data []byte
 }
 
-func (h *Hub) newConn(wc *websocket.Conn, r *http.Request, ip string) (*Conn, error) {
+func (h *Hub) newConn(wc *websocket.Conn, cork *corkConn, r *http.Request, ip string) (*Conn, error) {
 	c := &Conn{
 		hub:        h,
 		ws:         wc,
+		cork:       cork,
 		ip:         ip,
 		subp:       wc.Subprotocol(),
-		topics:     make(map[string]struct{}),
 		writerDone: make(chan struct{}),
 		ended:      make(chan struct{}),
 	}
@@ -89,13 +96,30 @@ func (h *Hub) newConn(wc *websocket.Conn, r *http.Request, ip string) (*Conn, er
 	c.id = h.nextID
 	h.conns[c] = struct{}{}
 	h.st.opened.Add(1)
-	h.wg.Add(2)
+	h.wg.Add(1) // the reader; a writer adds itself in kick
+	if !h.pinger {
+		h.pinger = true
+		h.wg.Go(h.pingLoop)
+	}
 	return c, nil
 }
 
 func (c *Conn) start() {
-	go c.writeLoop()
 	go c.readLoop()
+}
+
+// kick starts the writer unless it runs: after a push, and after the queue
+// was closed (so the writer sends the close frame and ends for good). The
+// writer exits when the queue stays empty (see linger), so an idle
+// connection has no writer goroutine. kick always follows a change the
+// writer must see, and
+// the reader has not ended yet (the queue is closed before it does), so
+// the hub's WaitGroup is never at zero here.
+func (c *Conn) kick() {
+	if c.writerOn.CompareAndSwap(false, true) {
+		c.hub.wg.Add(1)
+		go c.writeLoop()
+	}
 }
 
 // ID returns the connection's number, unique within its hub.
@@ -115,7 +139,7 @@ func (c *Conn) Context() context.Context { return c.ctx }
 func (c *Conn) Topics() []string {
 	c.hub.mu.Lock()
 	defer c.hub.mu.Unlock()
-	out := make([]string, 0, len(c.topics))
+	out := make([]string, 0, len(c.topics)) // a nil map reads as empty
 	for t := range c.topics {
 		out = append(out, t)
 	}
@@ -146,9 +170,19 @@ func (c *Conn) SendPriority(ctx context.Context, typ websocket.MessageType, data
 }
 
 func (c *Conn) push(ctx context.Context, f frame, key string, prio bool, p Policy) error {
-	err := c.q.Push(ctx, sendq.Item[frame]{Value: f, Size: len(f.data), Key: key, Priority: prio, Policy: p})
+	return c.pushItem(ctx, sendq.Item[frame]{Value: f, Size: len(f.data), Key: key, Priority: prio, Policy: p})
+}
+
+// pushAt queues a broadcast frame stamped with the fan-out's clock read.
+func (c *Conn) pushAt(ctx context.Context, f frame, key string, p Policy, now time.Time) error {
+	return c.pushItem(ctx, sendq.Item[frame]{Value: f, Size: len(f.data), Key: key, Policy: p, Enqueued: now})
+}
+
+func (c *Conn) pushItem(ctx context.Context, it sendq.Item[frame]) error {
+	err := c.q.Push(ctx, it)
 	switch {
 	case err == nil:
+		c.kick()
 		return nil
 	case errors.Is(err, sendq.ErrDropped):
 		return ErrDropped
@@ -183,13 +217,16 @@ func (c *Conn) closeWith(code websocket.StatusCode, reason string) {
 	}
 	c.mu.Unlock()
 	c.q.Close()
+	c.kick()
 }
 
 // abort ends the connection without a close frame.
 func (c *Conn) abort(r CloseReason) {
 	c.setReason(r)
+	c.cork.kill() // no flush waits for a client that is not reading
 	c.cancel()
 	c.q.CloseWithError(errAborted)
+	c.kick()
 }
 
 var errAborted = errors.New("ws: connection aborted")
@@ -202,66 +239,151 @@ func (c *Conn) setReason(r CloseReason) {
 	c.mu.Unlock()
 }
 
+// Batch bounds: a writer wakeup writes at most this many queued messages
+// (or bytes, whichever comes first) with one system call, so a ping or
+// close frame collected meanwhile waits for at most one batch.
+const (
+	maxBatchMessages = 256
+	maxBatchBytes    = 64 << 10
+)
+
+// writeLoop takes everything queued at each pass and writes it as
+// separate WebSocket messages through the cork: one system call per batch
+// instead of one per message. It returns when the queue has stayed empty
+// until a linger tick (kick starts it again) or, for good, once the queue
+// is closed or failed.
 func (c *Conn) writeLoop() {
-	defer c.hub.wg.Done()
-	defer close(c.writerDone)
-	defer c.pingWG.Wait()
-	defer c.cancel() // a failed write ends the reader (and a ping) too
 	h := c.hub
-	var next time.Time // next ping; zero when heartbeats are off
-	if h.opt.PingInterval > 0 {
-		next = time.Now().Add(h.opt.PingInterval)
-	}
-	var pinging bool
-	pingDone := make(chan struct{}, 1)
+	defer h.wg.Done()
+	yielded := false
 	for {
-		select {
-		case <-pingDone:
-			pinging = false
-		default:
+		it, ok, err := c.q.Poll()
+		if err != nil {
+			c.endWrites(err)
+			return
 		}
-		if !next.IsZero() && !time.Now().Before(next) {
-			next = time.Now().Add(h.opt.PingInterval)
-			if !pinging {
-				pinging = true
-				c.pingWG.Go(func() { c.ping(); pingDone <- struct{}{} })
-			}
+		if !ok && !yielded {
+			// Under load more is usually on its way: look once more
+			// before paying for a goroutine exit and start.
+			yielded = true
+			runtime.Gosched()
+			continue
 		}
-		it, ok := c.q.TryNext() // under load, no context per message
+		if !ok && c.linger() {
+			continue
+		}
 		if !ok {
-			ctx, cancel := c.ctx, context.CancelFunc(func() {})
-			if !next.IsZero() {
-				ctx, cancel = context.WithDeadline(c.ctx, next)
-			}
-			var err error
-			it, err = c.q.Next(ctx)
-			cancel()
-			if err != nil {
-				if errors.Is(err, context.DeadlineExceeded) && c.ctx.Err() == nil {
-					continue // time to ping
-				}
-				c.finishWrites(err)
+			// Idle: stop, unless a push or close slipped in after Poll
+			// (its kick saw this writer running and started none). The
+			// queue gives back its slots while idle.
+			c.q.Release()
+			c.join = nil
+			c.writerOn.Store(false)
+			if !c.q.Ready() || !c.writerOn.CompareAndSwap(false, true) {
 				return
 			}
+			continue
 		}
-		wctx, wcancel := context.WithTimeout(c.ctx, h.opt.WriteTimeout)
-		err := c.ws.Write(wctx, it.Value.typ, it.Value.data)
-		wcancel()
+		yielded = false
+		c.cork.cork()
+		var n, size int
+		for {
+			if sep := h.opt.JoinSeparator; sep != nil && !it.Priority && it.Value.typ == websocket.MessageText {
+				if c.joined > 0 {
+					c.join = append(c.join, sep...)
+				}
+				c.join = append(c.join, it.Value.data...)
+				c.joined++
+			} else {
+				if err = c.flushJoined(); err != nil {
+					break
+				}
+				if err = c.writeFrame(it.Value.typ, it.Value.data); err != nil {
+					break
+				}
+			}
+			n++
+			size += len(it.Value.data)
+			if n >= maxBatchMessages || size >= maxBatchBytes {
+				break
+			}
+			if it, ok = c.q.TryNext(); !ok {
+				break
+			}
+		}
+		if err == nil {
+			err = c.flushJoined()
+		}
+		c.join, c.joined = c.join[:0], 0
+		if uerr := c.cork.uncork(time.Now().Add(h.opt.WriteTimeout)); err == nil {
+			err = uerr
+		}
+		h.st.msgsOut.Add(uint64(n))
+		h.st.bytesOut.Add(uint64(size))
 		if err != nil {
-			if errors.Is(wctx.Err(), context.DeadlineExceeded) {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
 				c.setReason(ReasonWriteTimeout)
 			}
 			c.setReason(ReasonError)
+			c.endWrites(err)
 			return
 		}
-		h.st.msgsOut.Add(1)
-		h.st.bytesOut.Add(uint64(len(it.Value.data)))
 	}
 }
 
-// ping runs on its own short-lived goroutine so messages keep flowing
-// while it waits for the pong.
+// linger waits for more messages until the hub's next linger tick (at
+// most lingerTick, with no timer of its own): under a steady feed the
+// writer stays parked between messages instead of exiting and being
+// started again for each one. It reports whether there is work.
+func (c *Conn) linger() bool {
+	tick := c.hub.lingerChan()
+	ready := c.q.ReadyChan()
+	if c.q.Ready() {
+		return true
+	}
+	select {
+	case <-ready:
+		return true
+	case <-tick:
+		return c.q.Ready()
+	case <-c.ctx.Done():
+		return c.q.Ready()
+	}
+}
+
+// writeFrame collects one message in the corked connection. Corked writes
+// do not block on the network, so they need no deadline; uncork's write
+// carries WriteTimeout.
+func (c *Conn) writeFrame(typ websocket.MessageType, data []byte) error {
+	if c.cork.frames {
+		return c.cork.appendFrame(byte(typ), data)
+	}
+	return c.ws.Write(context.Background(), typ, data)
+}
+
+// flushJoined writes the text messages joined so far as one message.
+func (c *Conn) flushJoined() error {
+	if c.joined == 0 {
+		return nil
+	}
+	err := c.writeFrame(websocket.MessageText, c.join)
+	c.join, c.joined = c.join[:0], 0
+	return err
+}
+
+// endWrites ends the writer for good: writerOn stays set, so kick starts
+// no other.
+func (c *Conn) endWrites(err error) {
+	c.finishWrites(err)
+	c.cancel()              // a failed write ends the reader (and a ping) too
+	c.q.CloseWithError(err) // later pushes fail instead of waiting for a writer
+	close(c.writerDone)
+}
+
+// ping runs on a short-lived goroutine started by the hub's pinger, so
+// messages keep flowing while it waits for the pong.
 func (c *Conn) ping() {
+	defer c.pinging.Store(false)
 	h := c.hub
 	ctx, cancel := context.WithTimeout(c.ctx, h.opt.PongTimeout)
 	defer cancel()
@@ -327,6 +449,7 @@ func (c *Conn) readLoop() {
 	// The reader must keep reading while the writer closes, or the close
 	// handshake cannot complete: drain until the writer is gone.
 	c.q.Close()
+	c.kick()
 	for {
 		select {
 		case <-c.writerDone:

@@ -28,12 +28,31 @@
 // # Goroutines and messages
 //
 // Each connection has a reader goroutine, which runs OnConnect and then
-// OnMessage for each message in order, and a writer goroutine, which takes
-// messages from the connection's bounded queue and writes each within
-// WriteTimeout. A ping runs on a third, short-lived goroutine so messages
-// keep flowing while it waits for its pong; a missing pong closes the
-// connection. A text message that is not valid UTF-8 closes it with 1007,
-// a message over ReadLimit with 1009.
+// OnMessage for each message in order. A writer goroutine runs only while
+// the connection's bounded queue has messages: at each pass it takes what
+// is queued (up to 256 messages or 64 KiB) and writes it as separate
+// WebSocket messages in one system call, within WriteTimeout; when the
+// queue is empty it waits for more until the hub's next 100ms tick, then
+// exits. One hub goroutine schedules heartbeats and those ticks, so an
+// idle connection has one goroutine and no timer; a ping runs on a
+// short-lived goroutine so messages keep flowing while it waits for its
+// pong, and a missing pong closes the connection. A text message that is
+// not valid UTF-8 closes it with 1007, a message over ReadLimit with 1009.
+//
+// # Memory and throughput
+//
+// An idle connection costs about 10.5 KB on the server (measured with
+// 10,000 connections, on top of the accepted socket): the reader's stack,
+// coder/websocket's connection state, a 1 KiB read buffer and a 256-byte
+// write buffer (net/http's 4 KiB buffers are replaced when the connection
+// is hijacked), and the hub's connection and empty queue. Queue slots and
+// the batch buffer are taken while messages wait and given back when the
+// queue drains. Without compression the writer encodes data frames itself
+// (a broadcast's payload is shared by every subscriber's queue and copied
+// only into the buffer of the write that sends it); with
+// compression, coder/websocket writes them. HubOptions.JoinSeparator joins
+// the text messages queued together into one message, as gorilla's chat
+// example does, for feeds whose clients can split them.
 //
 // # Backpressure
 //
@@ -74,7 +93,8 @@
 // Topics are live: what is published while a client is disconnected or
 // reconnecting is not replayed (the Broker's history is not used; sse
 // resumes from Last-Event-ID). Under Block a topic's fan-out waits for
-// the slowest subscriber, up to BlockTimeout per message. Each message is
-// its own WebSocket message and coder/websocket flushes each one; a
-// broadcast to many clients costs a write per client per message.
+// the slowest subscriber, up to BlockTimeout per message. A broadcast costs
+// at least one write system call per client per writer pass; a client's
+// ping or close frame that arrives during a pass goes out with that pass's
+// write.
 package ws

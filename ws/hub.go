@@ -20,9 +20,10 @@ import (
 // topics on a pubsub.Broker. It is an http.Handler. All methods are safe for
 // concurrent use.
 //
-// Each connection has two goroutines owned by the hub, a reader and a
-// writer (plus a short-lived one while a ping waits for its pong);
-// Shutdown and Close join them.
+// Each connection has a reader goroutine owned by the hub, a writer
+// goroutine while messages are queued for it, and a short-lived one while a
+// ping waits for its pong; one hub goroutine schedules the pings. Shutdown
+// and Close join them all.
 type Hub struct {
 	opt        HubOptions
 	broker     pubsub.Broker
@@ -30,15 +31,18 @@ type Hub struct {
 	accept     websocket.AcceptOptions
 	retryAfter string
 
-	mu       sync.Mutex // protects the fields below
-	conns    map[*Conn]struct{}
-	perIP    map[string]int // reserved or open connections per client IP
-	active   int            // reserved or open connections
-	topics   map[string]*topic
-	closing  bool
-	nextID   uint64
-	wg       sync.WaitGroup // connection and topic goroutines
-	closeErr error
+	mu        sync.Mutex // protects the fields below
+	conns     map[*Conn]struct{}
+	perIP     map[string]int // reserved or open connections per client IP
+	active    int            // reserved or open connections
+	topics    map[string]*topic
+	closing   bool
+	pinger    bool          // pingLoop runs (started with the first connection)
+	lingerC   chan struct{} // closed and replaced every lingerTick by pingLoop
+	lingerOff bool          // pingLoop has ended: writers do not linger
+	nextID    uint64
+	wg        sync.WaitGroup // connection and topic goroutines
+	closeErr  error
 
 	closeOnce sync.Once
 	done      chan struct{} // closed when Close begins
@@ -52,6 +56,16 @@ type topic struct {
 	sub   pubsub.Subscription // nil while ready is not
 	ready chan struct{}       // non-nil while the broker subscription is being made; closed when done
 	conns map[*Conn]struct{}
+	gen   uint64 // changes with conns, so fanOut can keep its copy
+}
+
+func (t *topic) addLocked(c *Conn) {
+	if c.topics == nil {
+		c.topics = make(map[string]struct{})
+	}
+	c.topics[t.name] = struct{}{}
+	t.conns[c] = struct{}{}
+	t.gen++
 }
 
 var _ http.Handler = (*Hub)(nil)
@@ -101,7 +115,16 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "ws: too many connections; retry later", http.StatusServiceUnavailable)
 		return
 	}
-	wc, err := websocket.Accept(w, r, &h.accept)
+	cw := &corkWriter{ResponseWriter: w}
+	var rw http.ResponseWriter = cw
+	if !canHijack(w) {
+		rw = w // Accept answers 501 before writing anything
+	}
+	wc, err := websocket.Accept(rw, r, &h.accept)
+	if err == nil && cw.cork == nil { // cannot happen: Accept hijacks through cw
+		wc.CloseNow()
+		err = errors.New("ws: connection not hijacked through the hub's writer")
+	}
 	if err != nil {
 		// Accept has answered (403 for origin, 400/426 for a bad handshake).
 		h.st.rejectedHandshake.Add(1)
@@ -109,7 +132,9 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	wc.SetReadLimit(h.opt.ReadLimit)
-	c, err := h.newConn(wc, r, ip)
+	// Without compression the writer encodes its frames itself.
+	cw.cork.frames = cw.Header().Get("Sec-WebSocket-Extensions") == ""
+	c, err := h.newConn(wc, cw.cork, r, ip)
 	if err != nil {
 		wc.Close(websocket.StatusGoingAway, h.opt.ShutdownReason)
 		h.release(ip)
@@ -208,8 +233,7 @@ func (h *Hub) Subscribe(ctx context.Context, c *Conn, topicName string) error {
 			}
 		}
 		if t != nil {
-			t.conns[c] = struct{}{}
-			c.topics[topicName] = struct{}{}
+			t.addLocked(c)
 			h.mu.Unlock()
 			return nil
 		}
@@ -232,8 +256,7 @@ func (h *Hub) Subscribe(ctx context.Context, c *Conn, topicName string) error {
 		default:
 			t.sub = sub
 			if alive {
-				t.conns[c] = struct{}{}
-				c.topics[topicName] = struct{}{}
+				t.addLocked(c)
 			}
 			h.wg.Go(func() { h.fanOut(t) })
 		}
@@ -266,6 +289,7 @@ func (h *Hub) unsubscribeLocked(c *Conn, topicName string) {
 		return
 	}
 	delete(t.conns, c)
+	t.gen++
 	if len(t.conns) == 0 && t.ready == nil { // a pending topic is settled by its Subscribe
 		delete(h.topics, topicName)
 		t.sub.Close()
@@ -273,11 +297,14 @@ func (h *Hub) unsubscribeLocked(c *Conn, topicName string) {
 }
 
 // fanOut copies a topic's messages from the broker into its connections'
-// queues; it ends when the subscription is closed.
+// queues; it ends when the subscription is closed. Every queue gets the
+// same frame (the payload is shared, never copied), and the subscriber
+// list is copied only when it changed.
 func (h *Hub) fanOut(t *topic) {
 	ctx := context.Background()
 	policy := h.opt.TopicPolicy[t.name]
 	var targets []*Conn
+	gen := ^uint64(0)
 	for {
 		m, err := t.sub.Next(ctx)
 		if lag := (*pubsub.LagError)(nil); errors.As(err, &lag) {
@@ -291,19 +318,107 @@ func (h *Hub) fanOut(t *topic) {
 		if h.opt.TopicKey != nil {
 			key = h.opt.TopicKey(t.name, m.Data)
 		}
-		typ := messageType(m.Data)
-		targets = targets[:0]
 		h.mu.Lock()
-		for c := range t.conns {
-			targets = append(targets, c)
+		if t.gen != gen {
+			gen = t.gen
+			clear(targets)
+			targets = targets[:0]
+			for c := range t.conns {
+				targets = append(targets, c)
+			}
 		}
 		h.mu.Unlock()
+		f := frame{typ: messageType(m.Data), data: m.Data}
+		now := time.Now() // one clock read for the whole fan-out
 		for _, c := range targets {
-			c.push(ctx, frame{typ: typ, data: m.Data}, key, false, policy)
+			c.pushAt(ctx, f, key, policy, now)
 		}
-		clear(targets)
 	}
 }
+
+// pingLoop pings every connection once per PingInterval from one hub
+// goroutine and timer, spread over pingSlots ticks by connection ID, so an
+// idle connection has no timer and no goroutine of its own for heartbeats.
+// It also ends idle writers' lingering every lingerTick.
+func (h *Hub) pingLoop() {
+	var pings <-chan time.Time
+	if h.opt.PingInterval > 0 {
+		t := time.NewTicker(max(h.opt.PingInterval/pingSlots, time.Millisecond))
+		defer t.Stop()
+		pings = t.C
+	}
+	linger := time.NewTicker(lingerTick)
+	defer linger.Stop()
+	defer func() {
+		h.mu.Lock()
+		h.lingerOff = true
+		h.mu.Unlock()
+		h.tickLinger()
+	}()
+	var due []*Conn
+	var slot uint64
+	for {
+		select {
+		case <-pings:
+		case <-linger.C:
+			h.tickLinger()
+			continue
+		case <-h.done:
+			return
+		}
+		slot = (slot + 1) % pingSlots
+		h.mu.Lock()
+		if h.closing {
+			h.mu.Unlock()
+			return
+		}
+		for c := range h.conns {
+			if c.id%pingSlots == slot && c.pinging.CompareAndSwap(false, true) {
+				due = append(due, c)
+			}
+		}
+		h.wg.Add(len(due))
+		h.mu.Unlock()
+		for _, c := range due {
+			go func() {
+				defer h.wg.Done()
+				c.ping()
+			}()
+		}
+		clear(due)
+		due = due[:0]
+	}
+}
+
+// tickLinger releases the writers lingering since the last tick.
+func (h *Hub) tickLinger() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.lingerC != nil {
+		close(h.lingerC)
+		h.lingerC = nil
+	}
+}
+
+// lingerTick is how long an idle writer waits for more messages, at
+// most, before its goroutine exits.
+const lingerTick = 100 * time.Millisecond
+
+// lingerChan returns the channel closed at the next linger tick.
+func (h *Hub) lingerChan() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.lingerC == nil {
+		h.lingerC = make(chan struct{})
+		if !h.pinger || h.lingerOff { // no hub loop to close it: do not linger
+			close(h.lingerC)
+		}
+	}
+	return h.lingerC
+}
+
+// pingSlots is how many ticks a PingInterval is divided into.
+const pingSlots = 16
 
 func (h *Hub) isClosing() bool {
 	h.mu.Lock()

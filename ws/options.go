@@ -85,21 +85,31 @@ type HubOptions struct {
 	// a topic (used by CoalesceByKey; "" never coalesces). Nil means the
 	// topic name itself, so a CoalesceByKey topic keeps its latest message.
 	TopicKey func(topic string, data []byte) string
-	// QueueMessages bounds each connection's queue. Defaults to 64. The
-	// queue preallocates its slots (about 90 bytes each), so this is also
-	// part of every idle connection's memory.
+	// QueueMessages bounds each connection's queue. Defaults to 64. Slots
+	// (about 90 bytes each) are allocated as messages queue up and given
+	// back when the queue drains, so an idle connection holds none.
 	QueueMessages int
 	// PriorityMessages bounds each connection's priority lane
 	// (Conn.SendPriority and control replies); overflowing it disconnects
-	// the client. Defaults to 16; preallocated like QueueMessages.
+	// the client. Defaults to 16; allocated like QueueMessages.
 	PriorityMessages int
 	// QueueBytes bounds each connection's queued bytes. Defaults to 1 MiB.
 	QueueBytes int
 	// BlockTimeout is how long a sender waits under Block. Defaults to 5s.
 	BlockTimeout time.Duration
-	// WriteTimeout bounds the write of one message; a client that does not
-	// take it in time is disconnected. Defaults to 10s.
+	// WriteTimeout bounds each write to the network (one batch of queued
+	// messages, up to 256 messages or 64 KiB); a client that does not take
+	// it in time is disconnected. Defaults to 10s.
 	WriteTimeout time.Duration
+	// JoinSeparator, if non-nil, makes the writer join the text messages
+	// it finds queued together into one WebSocket text message, separated
+	// by JoinSeparator (gorilla/websocket's chat example joins with "\n").
+	// Clients must split what they receive, and a joined message can be up
+	// to about 64 KiB (mind the client's read limit), but a busy feed
+	// costs far fewer frames and client reads. Binary messages and the
+	// priority lane (SendPriority, control replies) are never joined. Nil,
+	// the default, sends every message as its own WebSocket message.
+	JoinSeparator []byte
 
 	// PingInterval is the time between pings on each connection. Defaults
 	// to 25s (under the usual 30–60s idle timeouts of proxies and NATs);
@@ -221,6 +231,9 @@ func (o *HubOptions) withDefaults() (HubOptions, error) {
 	}
 	if len(c.ShutdownReason) > 123 {
 		return c, errors.New("ws: ShutdownReason longer than 123 bytes; a close reason must fit a control frame")
+	}
+	if c.JoinSeparator != nil {
+		c.JoinSeparator = append([]byte{}, c.JoinSeparator...)
 	}
 	c.OriginPatterns = append([]string(nil), c.OriginPatterns...)
 	c.Subprotocols = append([]string(nil), c.Subprotocols...)

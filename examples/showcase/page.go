@@ -23,6 +23,7 @@ var demos = []func(context.Context, *showcase) error{
 	setupHTTPX,
 	setupPaginate,
 	setupWS,
+	setupSSE,
 }
 
 // demo is one primitive on the page.

@@ -64,4 +64,14 @@
 // the cause at once and [Queue.Done] is closed so the connection can be torn
 // down. A graceful [Queue.Close] instead lets Next drain what is queued
 // before returning [ErrClosed].
+//
+// # Memory and writers that stop when idle
+//
+// A queue allocates its slots as items arrive, doubling up to its bound,
+// and gives them back when it is drained and the consumer waits (Next) or
+// says it goes idle ([Queue.Release]): an idle connection's queue holds no
+// slots, whatever MaxMessages is. A consumer that runs only while there is
+// work takes items with [Queue.Poll] (which, unlike TryNext, reports a
+// closed or failed queue) and, after marking itself stopped, checks
+// [Queue.Ready] so a Push that raced with its last Poll is not missed.
 package sendq

@@ -105,8 +105,9 @@ type Item[T any] struct {
 	// policy). Inherit, the zero value, uses Options.Policy.
 	Policy Policy
 
-	// Enqueued is when the item entered the queue (set by Push; for a
-	// coalesced item, when its slot first did).
+	// Enqueued is when the item entered the queue: set by Push unless the
+	// caller set it (a fan-out reads the clock once for all its queues);
+	// for a coalesced item, when its slot first entered.
 	Enqueued time.Time
 }
 
@@ -242,12 +243,12 @@ type Queue[T any] struct {
 	notifying bool // a goroutine is running OnLagging
 	closed    bool // no more pushes
 	err       error
-	ready     chan struct{} // closed and replaced when an item arrives or the queue closes
-	space     chan struct{} // closed and replaced when room appears or the queue closes
+	ready     chan struct{} // closed when an item arrives or the queue closes; nil until Next waits
+	space     chan struct{} // closed and replaced when room appears or the queue closes; nil until a producer waits
 	readyW    bool          // someone waits on ready: replace it on signal
 	spaceW    bool          // someone waits on space
-	done      chan struct{} // closed on failure or when a closed queue is drained
-	doneOnce  bool
+	done      chan struct{} // closed on failure or when a closed queue is drained; nil until Done is called
+	doneOnce  bool          // the queue is done (done, if made, is closed)
 	st        Stats
 }
 
@@ -258,14 +259,12 @@ func New[T any](opts *Options) (*Queue[T], error) {
 	if err != nil {
 		return nil, err
 	}
+	// The rings, the key map and the space and done channels are made on
+	// first use: an idle connection's queue costs only the struct.
 	return &Queue[T]{
 		opt:    o,
-		normal: newRing[T](o.MaxMessages),
-		prio:   newRing[T](o.PriorityMaxMessages),
-		keys:   map[string]uint64{},
-		ready:  make(chan struct{}),
-		space:  make(chan struct{}),
-		done:   make(chan struct{}),
+		normal: ring[T]{max: o.MaxMessages},
+		prio:   ring[T]{max: o.PriorityMaxMessages},
 	}, nil
 }
 
@@ -322,7 +321,9 @@ func (q *Queue[T]) Push(ctx context.Context, it Item[T]) error {
 				return ErrTooLarge
 			}
 			if q.prio.n < q.prio.cap() && q.pbytes+it.Size <= q.opt.PriorityMaxBytes {
-				it.Enqueued = q.opt.Clock.Now()
+				if it.Enqueued.IsZero() {
+					it.Enqueued = q.opt.Clock.Now()
+				}
 				q.prio.push(it)
 				q.pbytes += it.Size
 				q.st.Pushed++
@@ -406,6 +407,9 @@ func (q *Queue[T]) Push(ctx context.Context, it Item[T]) error {
 					q.st.Blocked++
 					deadline, stopTimer = q.opt.Clock.After(q.opt.BlockTimeout)
 				}
+				if q.space == nil {
+					q.space = make(chan struct{})
+				}
 				space := q.space
 				q.spaceW = true
 				q.mu.Unlock()
@@ -428,9 +432,14 @@ func (q *Queue[T]) Push(ctx context.Context, it Item[T]) error {
 				}
 			}
 		}
-		it.Enqueued = q.opt.Clock.Now()
+		if it.Enqueued.IsZero() {
+			it.Enqueued = q.opt.Clock.Now()
+		}
 		seq := q.normal.push(it)
 		if pol == CoalesceByKey && it.Key != "" {
+			if q.keys == nil {
+				q.keys = make(map[string]uint64)
+			}
 			q.keys[it.Key] = seq
 		}
 		q.nbytes += it.Size
@@ -507,18 +516,18 @@ func (q *Queue[T]) closedErrLocked() error {
 // Signals allocate a new channel only when someone is waiting, so the
 // common push/next path does not allocate.
 func (q *Queue[T]) signalReadyLocked() {
-	if q.readyW || q.closed {
+	if q.readyW {
 		q.readyW = false
 		close(q.ready)
-		q.ready = make(chan struct{})
+		q.ready = nil // the next waiter makes a new one
 	}
 }
 
 func (q *Queue[T]) signalSpaceLocked() {
-	if q.spaceW || q.closed {
+	if q.spaceW {
 		q.spaceW = false
 		close(q.space)
-		q.space = make(chan struct{})
+		q.space = nil // the next waiter makes a new one
 	}
 }
 
@@ -557,7 +566,9 @@ func (q *Queue[T]) failLocked(err error, drops []drop[T]) []drop[T] {
 func (q *Queue[T]) finishLocked() {
 	if !q.doneOnce {
 		q.doneOnce = true
-		close(q.done)
+		if q.done != nil {
+			close(q.done)
+		}
 	}
 }
 
@@ -567,7 +578,7 @@ func (q *Queue[T]) finishLocked() {
 // (the queue is unchanged). Meant for one writer goroutine.
 func (q *Queue[T]) Next(ctx context.Context) (Item[T], error) {
 	for {
-		it, ok, ready, err := q.take()
+		it, ok, ready, err := q.take(true)
 		if ok || err != nil {
 			return it, err
 		}
@@ -584,11 +595,54 @@ func (q *Queue[T]) Next(ctx context.Context) (Item[T], error) {
 // queued (or the queue is closed or failed). A writer uses it after Next to
 // batch what is already queued into one flush.
 func (q *Queue[T]) TryNext() (it Item[T], ok bool) {
-	it, ok, _, _ = q.take()
+	it, ok, _, _ = q.take(false)
 	return it, ok
 }
 
-func (q *Queue[T]) take() (it Item[T], ok bool, ready <-chan struct{}, err error) {
+// Poll is TryNext that also says why nothing was returned: err is
+// [ErrClosed] once a gracefully closed queue is drained, the failure cause
+// for a failed queue, and nil while the queue is open and empty. A writer
+// that runs only while there is work uses it with [Queue.Ready].
+func (q *Queue[T]) Poll() (it Item[T], ok bool, err error) {
+	it, ok, _, err = q.take(false)
+	return it, ok, err
+}
+
+// Release gives back the slots of an empty queue: a consumer that goes
+// idle calls it, so an idle connection holds no slots. The next Push
+// allocates a small block again and grows it as needed. Next calls it
+// before it waits.
+func (q *Queue[T]) Release() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.normal.release()
+	q.prio.release()
+}
+
+// ReadyChan returns a channel that is closed when an item arrives or the
+// queue closes, for a consumer that waits on other events too; check
+// Ready after taking it, since it does not fire for what is already
+// queued.
+func (q *Queue[T]) ReadyChan() <-chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.ready == nil {
+		q.ready = make(chan struct{})
+	}
+	q.readyW = true
+	return q.ready
+}
+
+// Ready reports whether Poll would return an item or an error, without
+// taking anything: a writer that stops when idle checks it after marking
+// itself stopped, so a Push that raced with its last Poll is not missed.
+func (q *Queue[T]) Ready() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.prio.n > 0 || q.normal.n > 0 || q.closed
+}
+
+func (q *Queue[T]) take(wait bool) (it Item[T], ok bool, ready <-chan struct{}, err error) {
 	q.mu.Lock()
 	switch {
 	case q.prio.n > 0:
@@ -602,8 +656,15 @@ func (q *Queue[T]) take() (it Item[T], ok bool, ready <-chan struct{}, err error
 		err = q.closedErrLocked()
 		q.finishLocked()
 	default:
-		ready = q.ready
-		q.readyW = true
+		if wait {
+			q.normal.release()
+			q.prio.release()
+			if q.ready == nil {
+				q.ready = make(chan struct{})
+			}
+			ready = q.ready
+			q.readyW = true
+		}
 	}
 	if ok {
 		q.st.Delivered++
@@ -659,7 +720,17 @@ func (q *Queue[T]) CloseWithError(err error) {
 }
 
 // Done is closed when the queue has failed, or was closed and drained.
-func (q *Queue[T]) Done() <-chan struct{} { return q.done }
+func (q *Queue[T]) Done() <-chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.done == nil {
+		q.done = make(chan struct{})
+		if q.doneOnce {
+			close(q.done)
+		}
+	}
+	return q.done
+}
 
 // Err returns the failure cause, ErrClosed after a graceful Close, or nil
 // while the queue is open.
@@ -695,26 +766,53 @@ func (q *Queue[T]) Stats() Stats {
 	return s
 }
 
-// ring is a fixed-capacity FIFO addressed by absolute sequence numbers, so
-// a coalescing key can point at its item while the head moves.
+// ring is a FIFO of at most max items addressed by absolute sequence
+// numbers, so a coalescing key can point at its item while the head moves.
+// Its buffer is allocated on the first push and doubles up to max, so a
+// queue costs memory in proportion to what it holds, not to its bound.
 type ring[T any] struct {
 	buf  []Item[T]
+	max  int    // bound on n
 	head uint64 // seq of the first item
 	n    int
 }
 
-func newRing[T any](c int) ring[T] { return ring[T]{buf: make([]Item[T], c)} }
+// ringMinSlots is the first allocation.
+const ringMinSlots = 8
 
-func (r *ring[T]) cap() int { return len(r.buf) }
+func (r *ring[T]) cap() int { return r.max }
 
 func (r *ring[T]) at(seq uint64) *Item[T] { return &r.buf[seq%uint64(len(r.buf))] }
 
 func (r *ring[T]) push(it Item[T]) uint64 {
+	if r.n == len(r.buf) {
+		r.grow()
+	}
 	seq := r.head + uint64(r.n)
 	*r.at(seq) = it
 	r.n++
 	return seq
 }
+
+// grow doubles the buffer (up to max), keeping every item at its seq.
+func (r *ring[T]) grow() {
+	c := min(max(2*len(r.buf), ringMinSlots), r.max)
+	nb := make([]Item[T], c)
+	for s := r.head; s < r.head+uint64(r.n); s++ {
+		nb[s%uint64(c)] = *r.at(s)
+	}
+	r.buf = nb
+}
+
+// release drops the buffer of an empty ring.
+func (r *ring[T]) release() {
+	if r.n == 0 {
+		r.buf = nil
+	}
+}
+
+// slots is the allocated capacity, for tests.
+func (r *ring[T]) slots() int { return len(r.buf) }
 
 func (r *ring[T]) pop() Item[T] {
 	p := r.at(r.head)

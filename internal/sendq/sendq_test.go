@@ -543,3 +543,124 @@ func TestOnLaggingMayPush(t *testing.T) {
 		t.Fatalf("calls %v", calls)
 	}
 }
+
+func TestRingGrowsAndReleases(t *testing.T) {
+	q, err := sendq.New[int](&sendq.Options{MaxMessages: 100, PriorityMaxMessages: 4, Policy: sendq.CoalesceByKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, p := q.Slots(); n != 0 || p != 0 {
+		t.Fatalf("new queue has %d+%d slots, want none", n, p)
+	}
+	ctx := context.Background()
+	// A keyed item replaced after the ring has grown keeps its place.
+	q.Push(ctx, sendq.Item[int]{Value: 1000, Key: "k"})
+	for i := range 20 {
+		q.Push(ctx, sendq.Item[int]{Value: 2000 + i})
+	}
+	q.Push(ctx, sendq.Item[int]{Value: 1001, Key: "k"})
+	if it, _ := q.TryNext(); it.Value != 1001 {
+		t.Fatalf("first item %d, want the coalesced 1001", it.Value)
+	}
+	for range 20 {
+		q.TryNext()
+	}
+	for i := range 150 { // wraps the ring while it grows
+		if err := q.Push(ctx, sendq.Item[int]{Value: i}); err != nil {
+			t.Fatal(err)
+		}
+		if i%3 == 0 {
+			q.TryNext()
+		}
+	}
+	if n, _ := q.Slots(); n != 100 {
+		t.Fatalf("normal lane has %d slots, want 100 (its bound)", n)
+	}
+	q.Push(ctx, sendq.Item[int]{Value: -1, Priority: true})
+	prev := -2
+	for {
+		it, ok := q.TryNext()
+		if !ok {
+			break
+		}
+		if prev == -2 && it.Value != -1 {
+			t.Fatalf("priority item not first: %d", it.Value)
+		}
+		if prev >= 0 && it.Value <= prev {
+			t.Fatalf("order broken: %d after %d", it.Value, prev)
+		}
+		prev = it.Value
+	}
+	if prev != 149 {
+		t.Fatalf("last item %d, want 149", prev)
+	}
+	if n, _ := q.Slots(); n != 100 {
+		t.Fatalf("a drain after a burst that needed them released the slots (%d left)", n)
+	}
+	// A small burst, then drained: the large buffer is dropped.
+	q.Push(ctx, sendq.Item[int]{Value: 1})
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := q.Next(cctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Next(cctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Next on empty queue: %v", err)
+	}
+	if n, p := q.Slots(); n != 0 || p != 0 {
+		t.Fatalf("idle queue keeps %d+%d slots, want none", n, p)
+	}
+	if err := q.Push(ctx, sendq.Item[int]{Value: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if it, ok := q.TryNext(); !ok || it.Value != 7 {
+		t.Fatalf("after release: %v %v", it.Value, ok)
+	}
+}
+
+func TestDoneAfterFinish(t *testing.T) {
+	q, _ := sendq.New[int](nil)
+	q.Close()
+	select { // Done made after the queue finished is already closed
+	case <-q.Done():
+	default:
+		t.Fatal("Done not closed for a closed empty queue")
+	}
+}
+
+func TestPollReadyRelease(t *testing.T) {
+	q, _ := sendq.New[string](nil)
+	ctx := context.Background()
+	if q.Ready() {
+		t.Fatal("empty open queue is ready")
+	}
+	if _, ok, err := q.Poll(); ok || err != nil {
+		t.Fatalf("Poll on empty open queue: %v %v", ok, err)
+	}
+	q.Push(ctx, item("a"))
+	if !q.Ready() {
+		t.Fatal("queue with an item is not ready")
+	}
+	if it, ok, err := q.Poll(); !ok || err != nil || it.Value != "a" {
+		t.Fatalf("Poll: %q %v %v", it.Value, ok, err)
+	}
+	if n, _ := q.Slots(); n == 0 {
+		t.Fatal("Poll released the slots; only Release or a waiting Next should")
+	}
+	q.Release()
+	if n, p := q.Slots(); n != 0 || p != 0 {
+		t.Fatalf("Release left %d+%d slots", n, p)
+	}
+	q.Push(ctx, item("b"))
+	q.Release() // not empty: keeps the item
+	q.Close()
+	if !q.Ready() {
+		t.Fatal("closed queue is not ready")
+	}
+	if it, ok, _ := q.Poll(); !ok || it.Value != "b" {
+		t.Fatalf("item lost by Release: %q %v", it.Value, ok)
+	}
+	if _, ok, err := q.Poll(); ok || !errors.Is(err, sendq.ErrClosed) {
+		t.Fatalf("Poll on drained closed queue: %v %v", ok, err)
+	}
+}

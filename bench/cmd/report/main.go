@@ -7,7 +7,7 @@
 //
 // A comparison benchmark names the implementation in its last sub-benchmark
 // segment: BenchmarkPoolAcquireRelease/goroutines=8/wirespeed next to
-// …/goroutines=8/puddle. Benchmarks without a "wirespeed" sibling are listed
+// …/goroutines=8/puddle (or impl=wirespeed next to impl=puddle). Benchmarks without a "wirespeed" sibling are listed
 // on their own. With several -count runs the median is used.
 package main
 
@@ -144,7 +144,7 @@ func writeTable(w io.Writer, results []*sample) {
 		if i < 0 {
 			continue
 		}
-		c, impl := s.name[:i], s.name[i+1:]
+		c, impl := s.name[:i], strings.TrimPrefix(s.name[i+1:], "impl=")
 		if groups[c] == nil {
 			groups[c] = map[string]*sample{}
 			cases = append(cases, c)

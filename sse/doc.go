@@ -1,0 +1,131 @@
+// Package sse serves and reads Server-Sent Events (text/event-stream):
+// correct framing, resumption from Last-Event-ID over a pubsub.Broker's
+// history, per-connection bounded queues, heartbeats, connection limits,
+// graceful shutdown, and a Go client that reconnects and resumes.
+//
+// # Quick start
+//
+//	srv, _ := sse.NewServer(&sse.ServerOptions{
+//		Topics: func(r *http.Request) ([]string, error) {
+//			if !authorized(r) {
+//				return nil, &sse.StatusError{Code: http.StatusUnauthorized}
+//			}
+//			return []string{"prices"}, nil
+//		},
+//	})
+//	defer srv.Close()
+//	mux.Handle("GET /events", srv)
+//	srv.RegisterOnShutdown(httpServer, 10*time.Second)
+//	srv.Publish(ctx, "prices", []byte(`{"BTC":100}`)) // from anywhere
+//
+// and in a Go service that consumes a stream:
+//
+//	c, _ := sse.NewClient("https://api.example.com/events", nil)
+//	for ev, err := range c.Events(ctx) { … }
+//
+// # Framing
+//
+// [AppendEvent] writes the WHATWG HTML standard's format: "event:", one
+// "data:" field per line of the payload (split at CR, LF and CRLF, so a
+// payload can never start another field or event), "id:" and "retry:".
+// IDs with NUL, CR or LF and types with CR or LF are refused. [Decoder]
+// is the standard's parser (CR, LF and CRLF line endings, BOM, comments,
+// the one-space rule, id without NUL, digit-only retry) with a size bound.
+// Both are fuzzed, including the round trip.
+//
+// # Streams, topics and IDs
+//
+// Each request's topics come from ServerOptions.Topics, the place for
+// authentication (it returns the topics, or an error that becomes the
+// HTTP status). Every message published to a topic on the broker, by this
+// server or any other sharing it, becomes an event whose id is the
+// broker's message ID ("<ms>-<seq>"). A live stream starts with an
+// id-only block naming the point it joined, so even a stream cut before
+// its first event resumes from there.
+//
+// # Resumption and lost events
+//
+// A client resumes with the Last-Event-ID header (browsers send it when
+// they reconnect) or, on a first connection such as a page reload, with
+// the lastEventID query parameter. The server replays the broker's
+// retained messages after that ID and then switches the stream to the
+// live fan-out without a gap or a duplicate: the replay runs until it has
+// reached the last message the fan-out dispatched, and fan-out messages
+// up to the replay's last ID are skipped for that stream.
+//
+// When the ID is older than the broker retains (or is not a message ID),
+// events were lost; the server says so twice, as Mercure does: the
+// response header [HeaderLost] ("Events-Lost: true") for clients that can
+// read headers, and a first event of type ServerOptions.LostEvent
+// (default "lost", data = the requested ID, no id field) for browsers,
+// whose EventSource cannot. It then replays what is retained and goes on.
+//
+// What resumption promises depends on the broker:
+//
+//   - pubsub.NewMemory shared by the server instances of one process
+//     (the server restarts, the broker lives on): every event after the
+//     client's last ID, exactly once and in order, as long as it is still
+//     in the topic's history (MemoryOptions.MaxMessages, MaxBytes,
+//     MaxAge). A new process has a new broker: IDs from before it are
+//     reported lost.
+//   - pubsub/redis: the same across instances and restarts of the
+//     servers, within the stream's MAXLEN; a client may reconnect to any
+//     instance. If Redis itself loses the stream (a restart without
+//     persistence), a resuming client is told events were lost.
+//
+// The promise is per topic. A stream of several topics carries one
+// Last-Event-ID and resumes every topic from it; events of different
+// topics are not ordered against each other, so such a stream may miss an
+// event of one topic published just before an event of another it
+// already saw. Give a stream one topic where exactness matters.
+//
+// # Slow clients
+//
+// Each stream has a bounded send queue (internal/sendq, the queue ws
+// uses) fed by one fan-out goroutine per topic, which never waits for a
+// stream (except under Block): a slow client never delays the others.
+// The default policy is Disconnect: a stream whose queue overflows is
+// closed, and the client comes back with Last-Event-ID and catches up
+// from history, losing nothing within retention. DropOldest,
+// DropNewest and CoalesceByKey suit feeds where only fresh data matters
+// (dropped events are not reported to the client). Publishing never
+// waits for the fan-out either: if a topic's fan-out falls further behind
+// than the broker buffers (MemoryOptions.MaxMessages, redis.Options.Buffer),
+// the skipped messages are counted in Stats.BrokerSkipped and its live
+// streams get the lost event; size the history for your bursts.
+//
+// Every write and flush has a deadline (ServerOptions.WriteTimeout, set
+// with http.ResponseController), so a client that stops reading is
+// dropped without a goroutine watching it.
+//
+// # Proxies, compression and HTTP/2
+//
+// Responses carry Cache-Control: no-cache and X-Accel-Buffering: no (nginx
+// does not buffer them); each batch of events is flushed at once; an idle
+// stream gets a comment line every ServerOptions.Heartbeat (15s), below
+// common proxy idle timeouts. The stream works through the compress
+// middleware, which flushes each event, and over HTTP/2, where a browser
+// is not limited to six streams per origin.
+//
+// # Shutdown
+//
+// [Server.Shutdown] refuses new streams with 503, writes each stream's
+// queued events, then a retry field chosen at random across
+// ServerOptions.ShutdownWindow (so clients come back spread over the
+// window, not in one storm) and a closing comment, and ends the
+// response. http.Server.Shutdown waits for handlers, and a stream's
+// handler returns only when the stream ends: call
+// [Server.RegisterOnShutdown] so the drain ends them.
+//
+// # Client
+//
+// [Client] and [Subscribe] read a stream with [Decoder], reconnect after
+// the server's retry delay (doubled after each failed attempt up to
+// ClientOptions.MaxBackoff, with jitter), send Last-Event-ID, retry 5xx and
+// 429 (honouring Retry-After) and stop on 204 or another status, as
+// browsers do. Events come through an iterator ([Client.Events]) or a
+// channel ([Subscription.C]).
+//
+// This package imports the standard library, pubsub and internal
+// packages only.
+package sse

@@ -1,0 +1,94 @@
+package sse_test
+
+import (
+	"compress/gzip"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+
+	"github.com/wirespeed/wirespeed/compress"
+	"github.com/wirespeed/wirespeed/sse"
+)
+
+// TestThroughCompress: behind the compress middleware each event arrives
+// compressed and at once. The test is lock-step (publish one, read one), so
+// an event held back in the compressor would hang it.
+func TestThroughCompress(t *testing.T) {
+	ctx := testCtx(t)
+	s, err := sse.NewServer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mw, err := compress.Middleware(compress.Encodings(compress.Gzip), compress.MinSize(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(mw(s))
+	defer srv.Close()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/?topic=news", nil)
+	req.Header.Set("Accept-Encoding", "gzip") // set by hand: the transport does not decode it
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("Content-Encoding %q", resp.Header.Get("Content-Encoding"))
+	}
+	zr, err := gzip.NewReader(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := sse.NewDecoder(zr, 0)
+	for i := range 5 {
+		id, err := s.Publish(ctx, "news", []byte(strconv.Itoa(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := dec.Next()
+		if err != nil || ev.ID != id {
+			t.Fatalf("event %d: %+v, %v", i, ev, err)
+		}
+	}
+}
+
+// TestHTTP2 opens more streams than the six a browser allows per origin
+// over HTTP/1, all on one HTTP/2 connection, and sends each event at once.
+func TestHTTP2(t *testing.T) {
+	ctx := testCtx(t)
+	s, err := sse.NewServer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(s)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	defer s.Close()
+	client := srv.Client()
+	var streams []*stream
+	for range 10 {
+		st := open(t, ctx, client, srv.URL+"/?topic=news", nil)
+		if st.resp.ProtoMajor != 2 {
+			t.Fatalf("protocol %s", st.resp.Proto)
+		}
+		streams = append(streams, st)
+	}
+	testWait(t, ctx, func() bool { return s.Stats().Conns == 10 })
+	for i := range 3 {
+		id, err := s.Publish(ctx, "news", []byte(strconv.Itoa(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, st := range streams {
+			if ev := st.next(t); ev.ID != id {
+				t.Fatalf("got %+v", ev)
+			}
+		}
+	}
+	if n := s.Stats().Conns; n != 10 {
+		t.Fatalf("%d streams", n)
+	}
+}
