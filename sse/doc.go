@@ -103,7 +103,10 @@
 // Responses carry Cache-Control: no-cache and X-Accel-Buffering: no (nginx
 // does not buffer them); each batch of events is flushed at once; an idle
 // stream gets a comment line every ServerOptions.Heartbeat (15s), below
-// common proxy idle timeouts. The stream works through the compress
+// common proxy idle timeouts (queued by one server goroutine for all
+// streams, so an idle stream has no timer of its own). An idle stream
+// holds its handler goroutine only: a writer goroutine runs while events
+// arrive and exits 0.1–0.2 s after the last one. The stream works through the compress
 // middleware, which flushes each event, and over HTTP/2, where a browser
 // is not limited to six streams per origin.
 //

@@ -20,9 +20,11 @@ import (
 )
 
 // Server streams the messages of pubsub topics to clients as Server-Sent
-// Events. It is an http.Handler; each stream runs on its request's handler
-// goroutine, which writes the events. All methods are safe for concurrent
-// use.
+// Events. It is an http.Handler; each stream lives on its request's handler
+// goroutine, which starts a writer goroutine while events arrive (it exits
+// one to two lingerTicks after the last, so an idle stream costs the
+// handler only).
+// All methods are safe for concurrent use.
 //
 // The server subscribes to each topic once (while it has streams) and
 // copies every message into the send queue of each stream; a stream that
@@ -34,12 +36,21 @@ type Server struct {
 	ownBroker  bool
 	retryAfter string
 
+	epoch  time.Time                   // conn.lastWrite counts from it
+	onDrop func(any, sendq.DropReason) // every queue's OnDrop
+
 	mu      sync.Mutex // protects the fields below
 	conns   map[*conn]struct{}
 	perIP   map[string]int
 	topics  map[string]*topic
 	closing bool
-	wg      sync.WaitGroup // fan-out goroutines
+	ticking bool           // tickLoop runs (started with the first stream)
+	tickOff bool           // tickLoop has ended: writers do not linger
+	wg      sync.WaitGroup // fan-out goroutines and tickLoop
+	done    chan struct{}  // closed when Close begins: ends tickLoop
+
+	lingerC atomic.Pointer[chan struct{}] // closed and replaced every lingerTick by tickLoop; set under mu, read without it
+	writers atomic.Int64                  // writer goroutines running (for tests)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -80,6 +91,20 @@ func NewServer(opts *ServerOptions) (*Server, error) {
 		perIP:      make(map[string]int),
 		topics:     make(map[string]*topic),
 		retryAfter: strconv.Itoa(int((o.RetryAfter + time.Second - 1) / time.Second)),
+		epoch:      time.Now(),
+		done:       make(chan struct{}),
+	}
+	s.onDrop = func(_ any, why sendq.DropReason) {
+		switch why {
+		case sendq.DroppedOldest:
+			s.st.droppedOldest.Add(1)
+		case sendq.DroppedNewest:
+			s.st.droppedNewest.Add(1)
+		case sendq.Coalesced:
+			s.st.coalesced.Add(1)
+		case sendq.DroppedTooLarge:
+			s.st.droppedTooLarge.Add(1)
+		}
 	}
 	if s.broker == nil {
 		m, err := pubsub.NewMemory(nil)
@@ -156,7 +181,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.st.opened.Add(1)
-	reason := s.stream(w, r, c, topics)
+	// stream's big frame is gone before run parks, so an idle stream's
+	// handler goroutine parks on a shallow stack that the GC shrinks.
+	rc := http.NewResponseController(w)
+	reason, ok := s.stream(w, rc, r, c, topics)
+	if ok {
+		reason = c.run(w, rc, r.Context().Done())
+	}
 	s.finish(c, reason)
 }
 
@@ -176,10 +207,13 @@ func (s *Server) originAllowed(origin, host string) (ok, cross bool) {
 	return false, true
 }
 
-// stream subscribes c, sends the headers and runs the writer loop.
-func (s *Server) stream(w http.ResponseWriter, r *http.Request, c *conn, topics []string) CloseReason {
+// stream subscribes c, sends the headers and the first block and starts
+// the replays; ok is false (with the reason) when the stream ended already.
+//
+//go:noinline
+func (s *Server) stream(w http.ResponseWriter, rc *http.ResponseController, r *http.Request, c *conn, topics []string) (reason CloseReason, ok bool) {
 	from := r.Header.Get("Last-Event-ID")
-	if from == "" {
+	if q := r.URL.RawQuery; from == "" && (strings.Contains(q, "astEventID") || strings.Contains(q, "%")) { // spares most streams a parse
 		from = r.URL.Query().Get("lastEventID")
 	}
 	requested, lost := from, false
@@ -197,10 +231,10 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, c *conn, topics 
 	if from != "" {
 		s.st.resumed.Add(1)
 		for _, name := range topics {
-			sub, err := s.broker.Subscribe(c.ctx, name, from)
+			sub, err := s.broker.Subscribe(c.setup, name, from)
 			if err != nil {
 				http.Error(w, "sse: broker unavailable; retry later", http.StatusServiceUnavailable)
-				return ReasonError
+				return ReasonError, false
 			}
 			subs = append(subs, sub)
 			lost = lost || sub.Lost()
@@ -208,11 +242,11 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, c *conn, topics 
 	}
 	anchor := ""
 	for _, name := range topics {
-		a, err := s.join(c, name, from == "")
+		a, err := s.join(c, r, name, from == "")
 		if err != nil {
 			w.Header().Set("Retry-After", s.retryAfter)
 			http.Error(w, "sse: "+err.Error(), http.StatusServiceUnavailable)
-			return ReasonError
+			return ReasonError, false
 		}
 		if anchor == "" || pubsub.CompareIDs(a, anchor) < 0 {
 			anchor = a
@@ -244,19 +278,27 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, c *conn, topics 
 		}
 		first, _ = AppendEvent(first, Event{Type: s.opt.LostEvent, Data: []byte(id)})
 	}
-	rc := http.NewResponseController(w)
-	if err := c.write(w, rc, first); err != nil {
-		return ReasonError
+	res := make(chan error, 1)
+	go c.writeFirst(w, rc, first, res)
+	if err := <-res; err != nil {
+		return ReasonError, false
 	}
+	c.replaying.Store(int32(len(subs)))
 	for i, sub := range subs {
 		subs[i] = nil // the replay owns it now
 		name := topics[i]
-		c.replays.Go(func() { s.replay(c, name, sub, from) })
+		c.replays.Go(func() {
+			defer c.replayDone()
+			s.replay(c, name, sub, from)
+		})
+	}
+	if len(subs) == 0 {
+		c.endSetup()
 	}
 	if s.opt.OnConnect != nil {
 		s.opt.OnConnect(r, topics, from)
 	}
-	return c.writeLoop(w, rc)
+	return "", true
 }
 
 // reserve registers c against the limits, false when over one or closing.
@@ -274,19 +316,118 @@ func (s *Server) reserve(c *conn) bool {
 	}
 	s.perIP[c.ip]++
 	s.conns[c] = struct{}{}
+	if !s.ticking {
+		s.ticking = true
+		s.wg.Go(s.tickLoop)
+	}
 	return true
 }
 
+// heartbeatTicks is how often per Heartbeat tickLoop looks for idle
+// streams: a stream gets a comment after between 15/16 and 16/16 of a
+// Heartbeat without a write.
+const heartbeatTicks = 16
+
+// heartbeatFrame is the comment written to an idle stream; the writer
+// tells it from events by its address.
+var heartbeatFrame = []byte(":\n\n")
+
+// tickLoop is the server's clock, one goroutine and no timer per stream.
+// Every Heartbeat/heartbeatTicks it queues a heartbeat for every stream
+// idle for about a Heartbeat: into the stream's priority lane (never
+// dropped, never blocking, at most one queued per stream), which its
+// writer writes with the same write deadline as events. Every lingerTick
+// it ends idle writers' lingering. It ends when Close begins.
+func (s *Server) tickLoop() {
+	defer func() {
+		s.mu.Lock()
+		s.tickOff = true
+		s.mu.Unlock()
+		s.tickLinger()
+	}()
+	linger := time.NewTicker(lingerTick)
+	defer linger.Stop()
+	hb := s.opt.Heartbeat
+	var beats <-chan time.Time
+	if hb > 0 {
+		tick := time.NewTicker(max(hb/heartbeatTicks, time.Millisecond))
+		defer tick.Stop()
+		beats = tick.C
+	}
+	idle := int64(hb - hb/heartbeatTicks)
+	var due []*conn
+	for {
+		select {
+		case <-beats:
+		case <-linger.C:
+			s.tickLinger()
+			continue
+		case <-s.done:
+			return
+		}
+		now := s.now()
+		s.mu.Lock()
+		for c := range s.conns {
+			if now-c.lastWrite.Load() >= idle && !c.hbQueued.Load() {
+				due = append(due, c)
+			}
+		}
+		s.mu.Unlock()
+		for _, c := range due {
+			if c.hbQueued.CompareAndSwap(false, true) {
+				c.q.Push(context.Background(), sendq.Item[[]byte]{Value: heartbeatFrame, Size: len(heartbeatFrame), Priority: true})
+			}
+		}
+		clear(due)
+		due = due[:0]
+	}
+}
+
+// lingerTick is how long an idle writer goroutine waits for more events,
+// at most, before it exits.
+const lingerTick = 100 * time.Millisecond
+
+func (s *Server) tickLinger() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.lingerC.Swap(nil); c != nil {
+		close(*c)
+	}
+}
+
+// lingerChan returns the channel closed at the next linger tick; after a
+// tick every idle writer asks for it at once, so the common case takes no
+// lock.
+func (s *Server) lingerChan() <-chan struct{} {
+	if c := s.lingerC.Load(); c != nil {
+		return *c
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.lingerC.Load(); c != nil {
+		return *c
+	}
+	c := make(chan struct{})
+	if !s.ticking || s.tickOff { // no tickLoop to close it: do not linger
+		close(c)
+		return c
+	}
+	s.lingerC.Store(&c)
+	return c
+}
+
+// now is the time since the server was made, for conn.lastWrite.
+func (s *Server) now() int64 { return int64(time.Since(s.epoch)) }
+
 // finish tears c down after its writer returned.
 func (s *Server) finish(c *conn, reason CloseReason) {
-	c.cancel(errStreamEnded)
-	c.q.CloseWithError(errStreamEnded)
+	c.abort(errStreamEnded)
 	c.replays.Wait()
 	s.mu.Lock()
-	for name, t := range c.topics {
+	for _, t := range c.topics {
 		delete(t.members, c)
-		if len(t.members) == 0 && t.ready == nil && s.topics[name] == t {
-			delete(s.topics, name)
+		if len(t.members) == 0 && t.ready == nil && s.topics[t.name] == t {
+			delete(s.topics, t.name)
 			t.sub.Close()
 		}
 	}
@@ -308,7 +449,7 @@ func (s *Server) finish(c *conn, reason CloseReason) {
 // first local stream of the topic. A live member gets the fan-out at once;
 // otherwise its replay switches it over. It returns the ID after which a
 // live member's events begin.
-func (s *Server) join(c *conn, name string, live bool) (string, error) {
+func (s *Server) join(c *conn, r *http.Request, name string, live bool) (string, error) {
 	for {
 		s.mu.Lock()
 		if s.closing {
@@ -322,13 +463,14 @@ func (s *Server) join(c *conn, name string, live bool) (string, error) {
 			select {
 			case <-ready:
 				continue
-			case <-c.ctx.Done():
-				return "", context.Cause(c.ctx)
+			case <-c.setup.Done():
+				return "", context.Cause(c.setup)
+			case <-r.Context().Done():
+				return "", r.Context().Err()
 			}
 		}
 		if t != nil {
-			t.members[c] = &member{live: live}
-			c.topics[name] = t
+			c.addTopicLocked(t, live)
 			anchor := t.anchor()
 			s.mu.Unlock()
 			return anchor, nil
@@ -343,7 +485,7 @@ func (s *Server) join(c *conn, name string, live bool) (string, error) {
 		s.topics[name] = t
 		s.mu.Unlock()
 
-		sub, err := s.broker.Subscribe(c.ctx, name, "")
+		sub, err := s.broker.Subscribe(c.setup, name, "")
 
 		s.mu.Lock()
 		close(t.ready)
@@ -356,8 +498,7 @@ func (s *Server) join(c *conn, name string, live bool) (string, error) {
 			sub.Close()
 		default:
 			t.sub = sub
-			t.members[c] = &member{live: live}
-			c.topics[name] = t
+			c.addTopicLocked(t, live)
 			s.wg.Go(func() { s.fanOut(t) })
 		}
 		closing := s.closing
@@ -456,7 +597,7 @@ func (s *Server) replay(c *conn, name string, sub pubsub.Subscription, from stri
 		return
 	}
 	for {
-		m, err := sub.Next(c.ctx)
+		m, err := sub.Next(c.setup)
 		if errors.Is(err, pubsub.ErrLagged) {
 			c.abort(errLagged)
 			return
@@ -465,7 +606,7 @@ func (s *Server) replay(c *conn, name string, sub pubsub.Subscription, from stri
 			return
 		}
 		frame := s.encode(name, m)
-		err = c.q.Push(c.ctx, sendq.Item[[]byte]{Value: frame, Size: len(frame), Policy: Block})
+		err = c.q.Push(c.setup, sendq.Item[[]byte]{Value: frame, Size: len(frame), Policy: Block})
 		if err != nil && !errors.Is(err, sendq.ErrTooLarge) {
 			return
 		}
@@ -482,7 +623,10 @@ func (s *Server) replay(c *conn, name string, sub pubsub.Subscription, from stri
 func (s *Server) switchLive(c *conn, name, id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t := c.topics[name]
+	t := c.topicLocked(name)
+	if t == nil {
+		return true
+	}
 	mb := t.members[c]
 	if mb == nil {
 		return true
@@ -586,6 +730,7 @@ func (s *Server) RegisterOnShutdown(srv *http.Server, timeout time.Duration) {
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		conns := s.snapshot()
+		close(s.done)
 		for _, c := range conns {
 			c.abort(errShutdown)
 		}
@@ -608,47 +753,50 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
-// conn is one open stream.
+// conn is one open stream. Its handler goroutine runs it (run) and a
+// writer goroutine, while there are events, writes it; the topic
+// fan-outs, replays and tickLoop feed its queue. Ending it
+// early fails the queue with the cause (abort), which wakes the writer
+// and any blocked producer: an open stream needs no context of its own.
 type conn struct {
 	s      *Server
 	r      *http.Request
 	ip     string
-	ctx    context.Context
-	cancel context.CancelCauseFunc
 	q      *sendq.Queue[[]byte]
-	topics map[string]*topic // guarded by Server.mu
+	topics []*topic // guarded by Server.mu
 	bye    atomic.Pointer[[]byte]
 
-	replays sync.WaitGroup
-	ended   chan struct{}
+	lastWrite atomic.Int64 // Server.now of the last write
+	hbQueued  atomic.Bool  // a heartbeat waits in q
+
+	// setup bounds the broker calls of the stream's start and its
+	// replays; endSetup releases it (and stop) once they are over.
+	setup     context.Context
+	stop      context.CancelCauseFunc // guarded by Server.mu
+	replaying atomic.Int32            // replays still running
+	replays   sync.WaitGroup
+	ended     chan struct{}
 }
 
 var (
 	errStreamEnded = errors.New("sse: stream ended")
+	errSetupDone   = errors.New("sse: stream set up")
 	errShutdown    = errors.New("sse: server shutting down")
 	errLagged      = errors.New("sse: stream fell behind the broker; the client resumes from its last ID")
 )
 
 func (s *Server) newConn(r *http.Request) *conn {
-	ctx, cancel := context.WithCancelCause(r.Context())
-	c := &conn{s: s, r: r, ip: s.opt.ClientIP(r), ctx: ctx, cancel: cancel, topics: map[string]*topic{}, ended: make(chan struct{})}
+	// Not derived from the request's context: a child would make it keep
+	// a map of children for the stream's life. join watches the request.
+	setup, stop := context.WithCancelCause(context.Background())
+	c := &conn{s: s, r: r, ip: s.opt.ClientIP(r), setup: setup, stop: stop, ended: make(chan struct{})}
+	c.lastWrite.Store(s.now())
 	q, err := sendq.New[[]byte](&sendq.Options{
 		Policy:       s.opt.Policy,
 		MaxMessages:  s.opt.QueueMessages,
 		MaxBytes:     s.opt.QueueBytes,
 		BlockTimeout: s.opt.BlockTimeout,
-		OnDrop: func(_ any, why sendq.DropReason) {
-			switch why {
-			case sendq.DroppedOldest:
-				s.st.droppedOldest.Add(1)
-			case sendq.DroppedNewest:
-				s.st.droppedNewest.Add(1)
-			case sendq.Coalesced:
-				s.st.coalesced.Add(1)
-			case sendq.DroppedTooLarge:
-				s.st.droppedTooLarge.Add(1)
-			}
-		},
+		OnDrop:       s.onDrop,
 	})
 	if err != nil {
 		panic(err) // options were validated by NewServer
@@ -657,13 +805,61 @@ func (s *Server) newConn(r *http.Request) *conn {
 	return c
 }
 
-func (c *conn) push(frame []byte, key string, policy Policy) {
-	c.q.Push(c.ctx, sendq.Item[[]byte]{Value: frame, Size: len(frame), Key: key, Policy: policy})
+// addTopicLocked makes c a member of t. Call with Server.mu held.
+func (c *conn) addTopicLocked(t *topic, live bool) {
+	if t.members[c] == nil {
+		c.topics = append(c.topics, t)
+	}
+	t.members[c] = &member{live: live}
 }
 
-// abort ends the stream without a goodbye.
+// topicLocked returns c's topic of that name, or nil. Call with
+// Server.mu held.
+func (c *conn) topicLocked(name string) *topic {
+	for _, t := range c.topics {
+		if t.name == name {
+			return t
+		}
+	}
+	return nil
+}
+
+// push queues a fan-out frame. Only Block waits, and it ends when the
+// stream does (finish fails the queue).
+func (c *conn) push(frame []byte, key string, policy Policy) {
+	c.q.Push(context.Background(), sendq.Item[[]byte]{Value: frame, Size: len(frame), Key: key, Policy: policy})
+}
+
+// abort ends the stream without a goodbye: the queue fails with cause,
+// which its writer returns, and the setup context (if any) is cancelled.
 func (c *conn) abort(cause error) {
-	c.cancel(cause)
+	c.q.CloseWithError(cause)
+	c.s.mu.Lock()
+	stop := c.stop
+	c.stop = nil
+	c.s.mu.Unlock()
+	if stop != nil {
+		stop(cause)
+	}
+}
+
+// endSetup releases the setup context once the stream started and its
+// replays are over.
+func (c *conn) endSetup() {
+	c.s.mu.Lock()
+	stop := c.stop
+	c.stop = nil
+	c.setup = nil // its users are done: stream's start and the replays
+	c.s.mu.Unlock()
+	if stop != nil {
+		stop(errSetupDone)
+	}
+}
+
+func (c *conn) replayDone() {
+	if c.replaying.Add(-1) == 0 {
+		c.endSetup()
+	}
 }
 
 // goAway ends the stream after what is queued, then bye.
@@ -685,83 +881,183 @@ func (c *conn) write(w http.ResponseWriter, rc *http.ResponseController, b []byt
 	if err := rc.Flush(); err != nil {
 		return err
 	}
+	c.lastWrite.Store(c.s.now())
 	c.s.st.bytesOut.Add(uint64(len(b)))
 	return nil
 }
 
-// writeLoop writes queued events, batching what is ready into one write
-// and flush, and heartbeats when idle. It returns why the stream ended.
-func (c *conn) writeLoop(w http.ResponseWriter, rc *http.ResponseController) CloseReason {
-	st := &c.s.st
-	hb := c.s.opt.Heartbeat
-	wait, stop := c.ctx, context.CancelFunc(nil)
-	rearm := func(d time.Duration) {
-		if stop != nil {
-			stop()
-		}
-		wait, stop = context.WithTimeout(c.ctx, d)
-	}
-	defer func() {
-		if stop != nil {
-			stop()
-		}
-	}()
-	if hb > 0 {
-		rearm(hb)
-	}
-	lastWrite := time.Now()
-	var buf []byte
+// run serves the stream until it ends and returns why. The handler
+// goroutine only waits: the writing runs on a writer goroutine that lives
+// while events come (lingering up to lingerTick after the last one), so an
+// idle stream has no writer, and its handler, which never ran the deep
+// write path, parks on the small stack it started with. done is the
+// request's Done channel.
+func (c *conn) run(w http.ResponseWriter, rc *http.ResponseController, done <-chan struct{}) CloseReason {
 	for {
-		it, err := c.q.Next(wait)
+		res := make(chan CloseReason, 1)
+		c.s.writers.Add(1)
+		go c.writer(w, rc, done, res)
+		if reason := <-res; reason != "" {
+			return reason
+		}
+		ready := c.q.ReadyChan()
+		select {
+		case <-done:
+			return c.gone()
+		default:
+		}
+		if c.q.Ready() {
+			continue
+		}
+		select {
+		case <-ready:
+		case <-done:
+			return c.gone()
+		}
+	}
+}
+
+// gone is the reason of a stream whose request ended: the client went
+// away, unless the queue failed first.
+func (c *conn) gone() CloseReason {
+	if err := c.q.Err(); err != nil && !errors.Is(err, sendq.ErrClosed) {
+		return closeReason(err)
+	}
+	return ReasonClient
+}
+
+// writeFirst writes the stream's first block on a goroutine of its own,
+// for the same reason as writer.
+func (c *conn) writeFirst(w http.ResponseWriter, rc *http.ResponseController, b []byte, res chan<- error) {
+	res <- c.write(w, rc, b)
+}
+
+// writer writes c's queue until the stream ends (it sends the reason to
+// res) or the queue stayed empty for a whole linger tick (it sends "").
+func (c *conn) writer(w http.ResponseWriter, rc *http.ResponseController, done <-chan struct{}, res chan<- CloseReason) {
+	defer c.s.writers.Add(-1)
+	for {
+		if reason, end := c.drain(w, rc, done); end {
+			res <- reason
+			return
+		}
+		if !c.linger(done) {
+			res <- ""
+			return
+		}
+	}
+}
+
+// linger waits for more events until the server's linger tick after next
+// (with no timer of its own; a writer that worked just before a tick
+// stays for the following one), giving back the queue's slots meanwhile.
+// It reports whether there is work.
+func (c *conn) linger(done <-chan struct{}) bool {
+	c.q.Release()
+	for range 2 {
+		tick := c.s.lingerChan()
+		ready := c.q.ReadyChan()
+		if c.q.Ready() {
+			return true
+		}
+		select {
+		case <-ready:
+			return true
+		case <-tick:
+		case <-done:
+			return false // run ends the stream
+		}
+	}
+	return c.q.Ready()
+}
+
+// batchPool holds drain's buffers, so an idle stream keeps none.
+var batchPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxBatch bounds the bytes drain writes with one flush.
+const maxBatch = 32 << 10
+
+// drain writes what is queued, batching it into few writes and one flush
+// per maxBatch. end is true when the stream is over.
+//
+//go:noinline
+func (c *conn) drain(w http.ResponseWriter, rc *http.ResponseController, done <-chan struct{}) (reason CloseReason, end bool) {
+	st := &c.s.st
+	for {
+		select {
+		case <-done: // the client is gone: writing on is pointless
+			return c.gone(), true
+		default:
+		}
+		it, ok, err := c.q.Poll()
 		if err != nil {
-			switch {
-			case c.ctx.Err() == nil && wait.Err() != nil: // heartbeat tick
-				idle := time.Since(lastWrite)
-				if idle >= hb-hb/10 {
-					buf = append(buf[:0], ":\n\n"...)
-					if err := c.write(w, rc, buf); err != nil {
-						return writeReason(err)
-					}
-					st.heartbeats.Add(1)
-					lastWrite, idle = time.Now(), 0
-				}
-				rearm(hb - idle)
-				continue
-			case errors.Is(err, sendq.ErrClosed) && c.ctx.Err() == nil:
+			if errors.Is(err, sendq.ErrClosed) {
 				if bye := c.bye.Load(); bye != nil {
 					c.write(w, rc, *bye)
 				}
-				return ReasonShutdown
-			case errors.Is(err, sendq.ErrSlowConsumer):
-				return ReasonSlowConsumer
+				return ReasonShutdown, true
 			}
-			switch context.Cause(c.ctx) {
-			case errShutdown:
-				return ReasonShutdown
-			case errLagged:
-				return ReasonLagged
+			return closeReason(err), true
+		}
+		if !ok {
+			return "", false
+		}
+		first := it.Value
+		events, beats := c.count(first)
+		next, more := c.q.TryNext()
+		if !more { // the common case of a live feed: no copy
+			if err := c.write(w, rc, first); err != nil {
+				return writeReason(err), true
 			}
-			return ReasonClient
-		}
-		buf = append(buf[:0], it.Value...)
-		n := 1
-		for len(buf) < 32<<10 {
-			it, ok := c.q.TryNext()
-			if !ok {
-				break
+		} else {
+			bp := batchPool.Get().(*[]byte)
+			buf := append(append((*bp)[:0], first...), next.Value...)
+			e, b := c.count(next.Value)
+			events, beats = events+e, beats+b
+			for len(buf) < maxBatch {
+				it, ok := c.q.TryNext()
+				if !ok {
+					break
+				}
+				buf = append(buf, it.Value...)
+				e, b := c.count(it.Value)
+				events, beats = events+e, beats+b
 			}
-			buf = append(buf, it.Value...)
-			n++
+			err := c.write(w, rc, buf)
+			if cap(buf) <= 4*maxBatch {
+				*bp = buf
+				batchPool.Put(bp)
+			}
+			if err != nil {
+				return writeReason(err), true
+			}
 		}
-		if err := c.write(w, rc, buf); err != nil {
-			return writeReason(err)
-		}
-		st.eventsOut.Add(uint64(n))
-		lastWrite = time.Now()
-		if cap(buf) > 64<<10 {
-			buf = nil
-		}
+		st.eventsOut.Add(events)
+		st.heartbeats.Add(beats)
 	}
+}
+
+// count tells a heartbeat from an event frame (clearing hbQueued, so the
+// next one can be queued).
+func (c *conn) count(frame []byte) (events, beats uint64) {
+	if len(frame) == len(heartbeatFrame) && &frame[0] == &heartbeatFrame[0] {
+		c.hbQueued.Store(false)
+		return 0, 1
+	}
+	return 1, 0
+}
+
+// closeReason maps the cause a stream's queue failed with to a reason.
+func closeReason(err error) CloseReason {
+	switch {
+	case errors.Is(err, sendq.ErrSlowConsumer):
+		return ReasonSlowConsumer
+	case errors.Is(err, errShutdown):
+		return ReasonShutdown
+	case errors.Is(err, errLagged):
+		return ReasonLagged
+	}
+	return ReasonClient
 }
 
 func writeReason(err error) CloseReason {

@@ -252,6 +252,80 @@ func TestHeartbeat(t *testing.T) {
 	testWait(t, ctx, func() bool { return s.sse.Stats().Heartbeats >= 2 })
 }
 
+// TestHeartbeatEveryIdleStream: one server goroutine heartbeats every
+// idle stream; heartbeats are counted apart from events and do not get in
+// the way of the events that follow.
+func TestHeartbeatEveryIdleStream(t *testing.T) {
+	ctx := testCtx(t)
+	s := newServer(t, &sse.ServerOptions{Heartbeat: 10 * time.Millisecond})
+	var readers []*bufio.Reader
+	for range 3 {
+		st := open(t, ctx, nil, s.url, nil)
+		s.waitJoined(t, ctx)
+		readers = append(readers, bufio.NewReader(st.resp.Body))
+	}
+	for i, r := range readers {
+		beats := 0
+		for beats < 2 {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("stream %d: %v", i, err)
+			}
+			if line == ":\n" {
+				beats++
+			}
+		}
+	}
+	// Counted after the write returns, so maybe after the client read it.
+	testWait(t, ctx, func() bool { return s.sse.Stats().Heartbeats >= 6 })
+	if n := s.sse.Stats().EventsOut; n != 0 {
+		t.Fatalf("%d events out before any was published; heartbeats must not count", n)
+	}
+	if _, err := s.sse.Publish(ctx, "news", []byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range readers {
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("stream %d: %v", i, err)
+			}
+			if line == "data: after\n" {
+				break
+			}
+		}
+	}
+	testWait(t, ctx, func() bool { return s.sse.Stats().EventsOut == 3 })
+}
+
+// TestIdleStreamHasNoWriter: a stream's writer goroutine runs while
+// events come and exits once the stream has been idle for a linger tick;
+// the next event starts another.
+func TestIdleStreamHasNoWriter(t *testing.T) {
+	ctx := testCtx(t)
+	s := newServer(t, &sse.ServerOptions{Heartbeat: -1})
+	st := open(t, ctx, nil, s.url, nil)
+	s.waitJoined(t, ctx)
+	r := bufio.NewReader(st.resp.Body)
+	for i := range 3 {
+		testWait(t, ctx, func() bool { return s.sse.Writers() == 0 })
+		data := "e" + strconv.Itoa(i)
+		if _, err := s.sse.Publish(ctx, "news", []byte(data)); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatal(err)
+			}
+			if line == "data: "+data+"\n" {
+				break
+			}
+		}
+	}
+	testWait(t, ctx, func() bool { return s.sse.Writers() == 0 })
+}
+
 func TestShutdown(t *testing.T) {
 	ctx := testCtx(t)
 	const window = 2 * time.Second

@@ -41,7 +41,7 @@ type Conn struct {
 	pinging    atomic.Bool   // a ping is waiting for its pong
 	writerOn   atomic.Bool   // a writer goroutine runs (or has ended for good)
 	writerDone chan struct{} // closed when the writer has ended for good
-	join       []byte        // writer only: text messages joined so far (JoinSeparator)
+	join       *[]byte       // writer only: text messages joined so far (JoinSeparator), from joinBufs during a pass
 	joined     int           // writer only: how many are in join
 	ended      chan struct{} // closed after cleanup and OnClose
 }
@@ -173,9 +173,16 @@ func (c *Conn) push(ctx context.Context, f frame, key string, prio bool, p Polic
 	return c.pushItem(ctx, sendq.Item[frame]{Value: f, Size: len(f.data), Key: key, Priority: prio, Policy: p})
 }
 
-// pushAt queues a broadcast frame stamped with the fan-out's clock read.
-func (c *Conn) pushAt(ctx context.Context, f frame, key string, p Policy, now time.Time) error {
-	return c.pushItem(ctx, sendq.Item[frame]{Value: f, Size: len(f.data), Key: key, Policy: p, Enqueued: now})
+// pushBatch queues a fan-out's frames (in order, one lock, one writer
+// wakeup) and starts the writer.
+func (c *Conn) pushBatch(ctx context.Context, items []sendq.Item[frame]) {
+	n, err := c.q.PushBatch(ctx, items)
+	if n > 0 {
+		c.kick()
+	}
+	if errors.Is(err, sendq.ErrSlowConsumer) {
+		c.abort(ReasonSlowConsumer)
+	}
 }
 
 func (c *Conn) pushItem(ctx context.Context, it sendq.Item[frame]) error {
@@ -239,6 +246,11 @@ func (c *Conn) setReason(r CloseReason) {
 	c.mu.Unlock()
 }
 
+// joinBufs holds the buffers text messages are joined in (JoinSeparator)
+// during a writer pass; reusing them saves growing one from scratch at
+// every pass of a writer that went idle in between.
+var joinBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
 // Batch bounds: a writer wakeup writes at most this many queued messages
 // (or bytes, whichever comes first) with one system call, so a ping or
 // close frame collected meanwhile waits for at most one batch.
@@ -277,7 +289,6 @@ func (c *Conn) writeLoop() {
 			// (its kick saw this writer running and started none). The
 			// queue gives back its slots while idle.
 			c.q.Release()
-			c.join = nil
 			c.writerOn.Store(false)
 			if !c.q.Ready() || !c.writerOn.CompareAndSwap(false, true) {
 				return
@@ -289,10 +300,13 @@ func (c *Conn) writeLoop() {
 		var n, size int
 		for {
 			if sep := h.opt.JoinSeparator; sep != nil && !it.Priority && it.Value.typ == websocket.MessageText {
-				if c.joined > 0 {
-					c.join = append(c.join, sep...)
+				if c.join == nil {
+					c.join = joinBufs.Get().(*[]byte)
 				}
-				c.join = append(c.join, it.Value.data...)
+				if c.joined > 0 {
+					*c.join = append(*c.join, sep...)
+				}
+				*c.join = append(*c.join, it.Value.data...)
 				c.joined++
 			} else {
 				if err = c.flushJoined(); err != nil {
@@ -314,7 +328,13 @@ func (c *Conn) writeLoop() {
 		if err == nil {
 			err = c.flushJoined()
 		}
-		c.join, c.joined = c.join[:0], 0
+		if c.join != nil { // give the buffer back: the connection may go idle
+			if cap(*c.join) <= maxBatchBytes+64<<10 {
+				*c.join = (*c.join)[:0]
+				joinBufs.Put(c.join)
+			}
+			c.join, c.joined = nil, 0
+		}
 		if uerr := c.cork.uncork(time.Now().Add(h.opt.WriteTimeout)); err == nil {
 			err = uerr
 		}
@@ -366,8 +386,8 @@ func (c *Conn) flushJoined() error {
 	if c.joined == 0 {
 		return nil
 	}
-	err := c.writeFrame(websocket.MessageText, c.join)
-	c.join, c.joined = c.join[:0], 0
+	err := c.writeFrame(websocket.MessageText, *c.join)
+	*c.join, c.joined = (*c.join)[:0], 0
 	return err
 }
 

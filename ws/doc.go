@@ -33,7 +33,12 @@
 // is queued (up to 256 messages or 64 KiB) and writes it as separate
 // WebSocket messages in one system call, within WriteTimeout; when the
 // queue is empty it waits for more until the hub's next 100ms tick, then
-// exits. One hub goroutine schedules heartbeats and those ticks, so an
+// exits. Each topic has a fan-out goroutine that copies the broker's
+// messages into its subscribers' queues: when it has fallen behind the
+// publishers it takes up to 64 waiting messages at once and queues them to
+// each connection under one lock with one writer wakeup, so each writer
+// pass sends them with one system call; it yields to the writers after
+// each round. One hub goroutine schedules heartbeats and those ticks, so an
 // idle connection has one goroutine and no timer; a ping runs on a
 // short-lived goroutine so messages keep flowing while it waits for its
 // pong, and a missing pong closes the connection. A text message that is

@@ -6,13 +6,16 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
 
+	"github.com/wirespeed/wirespeed/internal/sendq"
 	"github.com/wirespeed/wirespeed/pubsub"
 )
 
@@ -22,8 +25,9 @@ import (
 //
 // Each connection has a reader goroutine owned by the hub, a writer
 // goroutine while messages are queued for it, and a short-lived one while a
-// ping waits for its pong; one hub goroutine schedules the pings. Shutdown
-// and Close join them all.
+// ping waits for its pong; one hub goroutine schedules the pings; each
+// topic with local subscribers has a fan-out goroutine and one reading its
+// broker subscription. Shutdown and Close join them all.
 type Hub struct {
 	opt        HubOptions
 	broker     pubsub.Broker
@@ -37,15 +41,18 @@ type Hub struct {
 	active    int            // reserved or open connections
 	topics    map[string]*topic
 	closing   bool
-	pinger    bool          // pingLoop runs (started with the first connection)
-	lingerC   chan struct{} // closed and replaced every lingerTick by pingLoop
-	lingerOff bool          // pingLoop has ended: writers do not linger
+	pinger    bool // pingLoop runs (started with the first connection)
+	lingerOff bool // pingLoop has ended: writers do not linger
 	nextID    uint64
 	wg        sync.WaitGroup // connection and topic goroutines
 	closeErr  error
 
 	closeOnce sync.Once
 	done      chan struct{} // closed when Close begins
+
+	// lingerC is closed and replaced every lingerTick by pingLoop; set
+	// under mu, read without it (every idle writer asks for it).
+	lingerC atomic.Pointer[chan struct{}]
 
 	st counters
 }
@@ -296,42 +303,115 @@ func (h *Hub) unsubscribeLocked(c *Conn, topicName string) {
 	}
 }
 
+// fanBatch bounds how many broker messages the fan-out takes at once.
+// When it falls behind the publisher, it pushes up to this many messages
+// into each queue under one lock and wakes each writer once for them, so
+// a writer pass writes them all with one system call; when it keeps up,
+// it takes them one by one as they come.
+const fanBatch = 64
+
 // fanOut copies a topic's messages from the broker into its connections'
 // queues; it ends when the subscription is closed. Every queue gets the
-// same frame (the payload is shared, never copied), and the subscriber
-// list is copied only when it changed.
+// same frames (the payloads are shared, never copied), and the subscriber
+// list is copied only when it changed. A helper goroutine (subscriptions
+// have no non-blocking Next) reads the broker into msgs so that the
+// fan-out can take what has piled up while it was busy.
 func (h *Hub) fanOut(t *topic) {
 	ctx := context.Background()
+	msgs := make(chan fanMsg, fanBatch)
+	h.wg.Go(func() { t.readBroker(ctx, msgs) })
 	policy := h.opt.TopicPolicy[t.name]
 	var targets []*Conn
+	var items []sendq.Item[frame]
 	gen := ^uint64(0)
 	for {
-		m, err := t.sub.Next(ctx)
-		if lag := (*pubsub.LagError)(nil); errors.As(err, &lag) {
-			h.st.brokerSkipped.Add(max(lag.Missed, 1))
-			continue
-		}
-		if err != nil {
-			return
-		}
-		key := t.name
-		if h.opt.TopicKey != nil {
-			key = h.opt.TopicKey(t.name, m.Data)
-		}
-		h.mu.Lock()
-		if t.gen != gen {
-			gen = t.gen
-			clear(targets)
-			targets = targets[:0]
-			for c := range t.conns {
-				targets = append(targets, c)
+		// Wait for one message, then take what else is waiting.
+		clear(items)
+		items = items[:0]
+		var end bool
+		for m := range fanMsgs(msgs) {
+			if m.err != nil {
+				if lag := (*pubsub.LagError)(nil); errors.As(m.err, &lag) {
+					h.st.brokerSkipped.Add(max(lag.Missed, 1))
+					continue
+				}
+				end = true // readBroker has returned
+				break
+			}
+			key := t.name
+			if h.opt.TopicKey != nil {
+				key = h.opt.TopicKey(t.name, m.msg.Data)
+			}
+			f := frame{typ: messageType(m.msg.Data), data: m.msg.Data}
+			items = append(items, sendq.Item[frame]{Value: f, Size: len(f.data), Key: key, Policy: policy})
+			if len(items) == fanBatch {
+				break
 			}
 		}
-		h.mu.Unlock()
-		f := frame{typ: messageType(m.Data), data: m.Data}
-		now := time.Now() // one clock read for the whole fan-out
-		for _, c := range targets {
-			c.pushAt(ctx, f, key, policy, now)
+		if len(items) > 0 {
+			h.mu.Lock()
+			if t.gen != gen {
+				gen = t.gen
+				clear(targets)
+				targets = targets[:0]
+				for c := range t.conns {
+					targets = append(targets, c)
+				}
+			}
+			h.mu.Unlock()
+			now := time.Now() // one clock read for the whole fan-out
+			for i := range items {
+				items[i].Enqueued = now
+			}
+			for _, c := range targets {
+				c.pushBatch(ctx, items)
+			}
+			// Let the writers just woken run before the next batch: a
+			// fan-out that keeps its core would fill the queues of
+			// clients that are fast but not yet scheduled, and drop.
+			runtime.Gosched()
+		}
+		if end {
+			return
+		}
+	}
+}
+
+// fanMsg is a broker message, or the error that ended or interrupted the
+// subscription.
+type fanMsg struct {
+	msg pubsub.Message
+	err error
+}
+
+// readBroker sends the subscription's messages and errors to msgs, and
+// returns after sending the error that ends the subscription.
+func (t *topic) readBroker(ctx context.Context, msgs chan<- fanMsg) {
+	for {
+		m, err := t.sub.Next(ctx)
+		msgs <- fanMsg{m, err}
+		if lag := (*pubsub.LagError)(nil); err != nil && !errors.As(err, &lag) {
+			return
+		}
+	}
+}
+
+// fanMsgs yields the next message from msgs, waiting for it, and then the
+// ones already waiting, without waiting; the caller stops when it wants.
+func fanMsgs(msgs <-chan fanMsg) func(yield func(fanMsg) bool) {
+	return func(yield func(fanMsg) bool) {
+		if !yield(<-msgs) {
+			return
+		}
+		for {
+			select {
+			case m := <-msgs:
+				if !yield(m) {
+					return
+				}
+			default:
+				return
+			}
 		}
 	}
 }
@@ -394,9 +474,8 @@ func (h *Hub) pingLoop() {
 func (h *Hub) tickLinger() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.lingerC != nil {
-		close(h.lingerC)
-		h.lingerC = nil
+	if c := h.lingerC.Swap(nil); c != nil {
+		close(*c)
 	}
 }
 
@@ -404,17 +483,25 @@ func (h *Hub) tickLinger() {
 // most, before its goroutine exits.
 const lingerTick = 100 * time.Millisecond
 
-// lingerChan returns the channel closed at the next linger tick.
+// lingerChan returns the channel closed at the next linger tick. Every
+// idle writer asks for it at once after a broadcast, so the common case
+// takes no lock.
 func (h *Hub) lingerChan() <-chan struct{} {
+	if c := h.lingerC.Load(); c != nil {
+		return *c
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.lingerC == nil {
-		h.lingerC = make(chan struct{})
-		if !h.pinger || h.lingerOff { // no hub loop to close it: do not linger
-			close(h.lingerC)
-		}
+	if c := h.lingerC.Load(); c != nil {
+		return *c
 	}
-	return h.lingerC
+	c := make(chan struct{})
+	if !h.pinger || h.lingerOff { // no hub loop to close it: do not linger
+		close(c)
+		return c
+	}
+	h.lingerC.Store(&c)
+	return c
 }
 
 // pingSlots is how many ticks a PingInterval is divided into.

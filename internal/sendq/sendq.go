@@ -453,6 +453,137 @@ func (q *Queue[T]) Push(ctx context.Context, it Item[T]) error {
 	}
 }
 
+// PushBatch pushes items in order with the same outcome as calling
+// [Queue.Push] for each (policy, drops, watermarks, OnLagging and OnDrop
+// calls), but under one lock acquisition, with one clock read and with one
+// wakeup of a waiting consumer for the lot: a fan-out that has several
+// messages for each of many queues pays per queue rather than per
+// message, and the consumer finds them all at once. An item that Push
+// would have to wait for, fail the queue on or call OnLagging for first
+// (Block, Disconnect, the priority lane, a coalescing key, a first
+// OnLagging call) goes through Push itself, in its place in the order.
+//
+// It returns how many items were queued and, if a push failed the queue
+// or found it closed, that error (wrapping ErrSlowConsumer, ErrClosed or
+// the failure cause, or ctx.Err() under Block); the items after it are not
+// pushed. [ErrDropped] and [ErrTooLarge] for single items are not
+// returned: they are counted in Stats and reported to OnDrop. items is not
+// retained or modified.
+func (q *Queue[T]) PushBatch(ctx context.Context, items []Item[T]) (queued int, err error) {
+	var drops []drop[T]
+	var now time.Time
+	locked, pushed := false, false
+	for i := range items {
+		it := items[i]
+		if it.Size < 0 {
+			it.Size = 0
+		}
+		pol := it.Policy
+		if pol == Inherit {
+			pol = q.opt.Policy
+		}
+		if !locked {
+			q.mu.Lock()
+			locked = true
+			// Room for the rest at once, not by doubling item by item
+			// (a consumer that went idle released the slots).
+			if !q.closed {
+				q.normal.reserve(len(items) - i)
+			}
+		}
+		mark := len(drops)
+		if handled, ok := q.fastPushLocked(&it, pol, &drops, &now); handled {
+			if ok {
+				queued++
+				pushed = true
+			}
+			if q.opt.OnLagging != nil && q.lagging != q.reported {
+				// Push would tell OnLagging now, after the earlier
+				// items' drops and before this one's.
+				if pushed {
+					q.signalReadyLocked()
+					pushed = false
+				}
+				q.mu.Unlock()
+				locked = false
+				q.dropped(drops[:mark])
+				q.report(drops[mark:])
+				drops = drops[:0]
+			}
+			continue
+		}
+		// Push handles this one exactly as on its own.
+		if pushed {
+			q.signalReadyLocked()
+			pushed = false
+		}
+		q.mu.Unlock()
+		locked = false
+		q.report(drops)
+		drops = drops[:0]
+		switch err := q.Push(ctx, it); {
+		case err == nil:
+			queued++
+		case errors.Is(err, ErrDropped), errors.Is(err, ErrTooLarge):
+		default:
+			return queued, err
+		}
+	}
+	if locked {
+		if pushed {
+			q.signalReadyLocked()
+		}
+		q.mu.Unlock()
+		q.report(drops)
+	}
+	return queued, nil
+}
+
+// fastPushLocked does for it what Push would when that needs no waiting,
+// no failing and no OnLagging call first, and reports whether it did
+// (handled) and whether it was queued (ok). It does not signal the
+// consumer. *now is the batch's clock read, made on first use.
+func (q *Queue[T]) fastPushLocked(it *Item[T], pol Policy, drops *[]drop[T], now *time.Time) (handled, ok bool) {
+	if q.closed || it.Priority || pol == CoalesceByKey && it.Key != "" {
+		return false, false
+	}
+	if it.Size > q.opt.MaxBytes {
+		q.st.DroppedTooLarge++
+		*drops = append(*drops, drop[T]{it.Value, DroppedTooLarge})
+		return true, false
+	}
+	if fits := q.normal.n < q.normal.cap() && q.nbytes+it.Size <= q.opt.MaxBytes; !fits {
+		if pol == Block || pol == Disconnect || q.opt.OnLagging != nil && !q.reported {
+			return false, false
+		}
+		q.lagging = true // as needLagLocked, with OnLagging already told
+		if pol == DropNewest {
+			q.st.DroppedNewest++
+			*drops = append(*drops, drop[T]{it.Value, DroppedNewest})
+			return true, false
+		}
+		// DropOldest, or CoalesceByKey for an item without a key.
+		for q.normal.n > 0 && (q.normal.n >= q.normal.cap() || q.nbytes+it.Size > q.opt.MaxBytes) {
+			old := q.popNormalLocked()
+			q.st.DroppedOldest++
+			*drops = append(*drops, drop[T]{old.Value, DroppedOldest})
+		}
+	}
+	if it.Enqueued.IsZero() {
+		if now.IsZero() {
+			*now = q.opt.Clock.Now()
+		}
+		it.Enqueued = *now
+	}
+	q.normal.push(*it)
+	q.nbytes += it.Size
+	q.st.Pushed++
+	if !q.lagging && q.fillLocked(0, 0) >= q.opt.HighWatermark {
+		q.lagging = true
+	}
+	return true, true
+}
+
 // needLagLocked marks the queue lagging and, if OnLagging has not been told
 // yet, tells it (dropping and retaking the lock) and returns true so the
 // caller re-examines the queue. Called with q.mu held; returns with it held.
@@ -499,6 +630,11 @@ func (q *Queue[T]) notifyLagging() (ran bool) {
 
 func (q *Queue[T]) report(drops []drop[T]) {
 	q.notifyLagging()
+	q.dropped(drops)
+}
+
+// dropped tells OnDrop about drops.
+func (q *Queue[T]) dropped(drops []drop[T]) {
 	if q.opt.OnDrop != nil {
 		for _, d := range drops {
 			q.opt.OnDrop(d.v, d.r)
@@ -796,12 +932,29 @@ func (r *ring[T]) push(it Item[T]) uint64 {
 
 // grow doubles the buffer (up to max), keeping every item at its seq.
 func (r *ring[T]) grow() {
-	c := min(max(2*len(r.buf), ringMinSlots), r.max)
+	r.resize(min(max(2*len(r.buf), ringMinSlots), r.max))
+}
+
+// resize moves the items to a buffer of c slots (c >= n), each at its seq.
+func (r *ring[T]) resize(c int) {
 	nb := make([]Item[T], c)
 	for s := r.head; s < r.head+uint64(r.n); s++ {
 		nb[s%uint64(c)] = *r.at(s)
 	}
 	r.buf = nb
+}
+
+// reserve grows the buffer (by doublings, up to max) so that k more items
+// fit without growing again.
+func (r *ring[T]) reserve(k int) {
+	if r.n+k <= len(r.buf) || len(r.buf) >= r.max {
+		return
+	}
+	c := max(len(r.buf), ringMinSlots)
+	for c < r.n+k && c < r.max {
+		c *= 2
+	}
+	r.resize(min(c, r.max))
 }
 
 // release drops the buffer of an empty ring.

@@ -664,3 +664,133 @@ func TestPollReadyRelease(t *testing.T) {
 		t.Fatalf("Poll on drained closed queue: %v %v", ok, err)
 	}
 }
+
+// TestPushBatchMatchesPush checks that PushBatch leaves a queue, its
+// stats and its callbacks exactly as pushing the items one by one does.
+func TestPushBatchMatchesPush(t *testing.T) {
+	ctx := context.Background()
+	fill := []sendq.Item[string]{item("a"), item("b"), item("c"), item("d"), item("e")}
+	tests := []struct {
+		name     string
+		opt      sendq.Options
+		callback bool // OnLagging and OnDrop set
+		pre      []sendq.Item[string]
+		batch    []sendq.Item[string]
+		closed   bool // Close before the batch
+	}{
+		{name: "fits", opt: sendq.Options{MaxMessages: 8}, batch: fill[:3]},
+		{name: "drop oldest", opt: sendq.Options{MaxMessages: 3}, batch: fill},
+		{name: "drop oldest, callbacks", opt: sendq.Options{MaxMessages: 3, HighWatermark: 1, LowWatermark: 0.3}, callback: true, batch: fill},
+		{name: "drop oldest, lagging told before", opt: sendq.Options{MaxMessages: 3}, callback: true, pre: fill[:3], batch: fill[3:]},
+		{name: "high watermark, callbacks", opt: sendq.Options{MaxMessages: 4}, callback: true, batch: fill},
+		{name: "byte bound", opt: sendq.Options{MaxBytes: 2}, callback: true, batch: fill},
+		{name: "drop newest", opt: sendq.Options{Policy: sendq.DropNewest, MaxMessages: 3}, callback: true, batch: fill},
+		{name: "drop newest, lagging told before", opt: sendq.Options{Policy: sendq.DropNewest, MaxMessages: 3}, callback: true, pre: fill[:3], batch: fill[3:]},
+		{name: "disconnect", opt: sendq.Options{Policy: sendq.Disconnect, MaxMessages: 3}, callback: true, batch: fill},
+		{name: "block with room", opt: sendq.Options{Policy: sendq.Block, MaxMessages: 8}, batch: fill},
+		{name: "coalesce", opt: sendq.Options{Policy: sendq.CoalesceByKey, MaxMessages: 3}, callback: true,
+			batch: []sendq.Item[string]{keyed("x", "x1"), item("n1"), keyed("x", "x2"), item("n2"), keyed("y", "y1"), item("n3")}},
+		{name: "priority and too large", opt: sendq.Options{MaxMessages: 2, MaxBytes: 4}, callback: true,
+			batch: []sendq.Item[string]{item("a"), prio("P"), item("too large"), item("b"), item("c"), {Value: "neg", Size: -1}}},
+		{name: "per-item policy", opt: sendq.Options{MaxMessages: 2}, callback: true,
+			batch: []sendq.Item[string]{item("a"), item("b"), {Value: "c", Size: 1, Policy: sendq.DropNewest}, {Value: "d", Size: 1, Policy: sendq.Disconnect}, item("e")}},
+		{name: "closed", opt: sendq.Options{MaxMessages: 3}, callback: true, pre: fill[:1], batch: fill, closed: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			run := func(batch bool) ([]string, sendq.Stats, []string, int, error) {
+				rec := &recorder{}
+				if !tt.callback {
+					rec = nil
+				}
+				o := tt.opt
+				clock := newFakeClock()
+				o.Clock = clock
+				q := newQ(t, o, rec)
+				for _, it := range tt.pre {
+					q.Push(ctx, it)
+				}
+				if tt.closed {
+					q.Close()
+				}
+				var n int
+				var err error
+				if batch {
+					n, err = q.PushBatch(ctx, tt.batch)
+				} else {
+					for _, it := range tt.batch {
+						switch e := q.Push(ctx, it); {
+						case e == nil:
+							n++
+						case errors.Is(e, sendq.ErrDropped), errors.Is(e, sendq.ErrTooLarge):
+						default:
+							err = e
+						}
+						if err != nil {
+							break
+						}
+					}
+				}
+				s := q.Stats()
+				var ev []string
+				if rec != nil {
+					ev = rec.get()
+				}
+				return drain(q), s, ev, n, err
+			}
+			wantQ, wantS, wantEv, wantN, wantErr := run(false)
+			gotQ, gotS, gotEv, gotN, gotErr := run(true)
+			if !slices.Equal(gotQ, wantQ) {
+				t.Errorf("queued %q, want %q", gotQ, wantQ)
+			}
+			if gotS != wantS {
+				t.Errorf("stats %+v, want %+v", gotS, wantS)
+			}
+			if !slices.Equal(gotEv, wantEv) {
+				t.Errorf("events %q, want %q", gotEv, wantEv)
+			}
+			if gotN != wantN || (gotErr == nil) != (wantErr == nil) || gotErr != nil && gotErr.Error() != wantErr.Error() {
+				t.Errorf("PushBatch = %d, %v; one by one %d, %v", gotN, gotErr, wantN, wantErr)
+			}
+		})
+	}
+}
+
+// TestPushBatchWakesOnceAndStamps checks that a waiting consumer is woken
+// for a batch and that items get one enqueue time unless they carry one.
+func TestPushBatchWakesOnceAndStamps(t *testing.T) {
+	clock := newFakeClock()
+	q := newQ(t, sendq.Options{Clock: clock}, nil)
+	ready := q.ReadyChan()
+	stamped := time.Unix(100, 0)
+	n, err := q.PushBatch(context.Background(), []sendq.Item[string]{item("a"), {Value: "b", Size: 1, Enqueued: stamped}, item("c")})
+	if n != 3 || err != nil {
+		t.Fatalf("PushBatch = %d, %v", n, err)
+	}
+	select {
+	case <-ready:
+	default:
+		t.Fatal("waiting consumer not woken")
+	}
+	want := []time.Time{clock.Now(), stamped, clock.Now()}
+	for i, w := range want {
+		it, ok := q.TryNext()
+		if !ok || !it.Enqueued.Equal(w) {
+			t.Fatalf("item %d: %v %v, want enqueued %v", i, it.Enqueued, ok, w)
+		}
+	}
+	if n, err := q.PushBatch(context.Background(), nil); n != 0 || err != nil {
+		t.Fatalf("empty PushBatch = %d, %v", n, err)
+	}
+	// The slots for a batch are allocated at once, by doublings.
+	q.Release()
+	q.PushBatch(context.Background(), slices.Repeat([]sendq.Item[string]{item("x")}, 20))
+	if n, _ := q.Slots(); n != 32 {
+		t.Fatalf("%d slots for 20 items, want 32", n)
+	}
+	small := newQ(t, sendq.Options{MaxMessages: 20}, nil)
+	small.PushBatch(context.Background(), slices.Repeat([]sendq.Item[string]{item("x")}, 30))
+	if n, _ := small.Slots(); n != 20 || small.Stats().Depth != 20 {
+		t.Fatalf("%d slots, depth %d, want 20 (the bound)", n, small.Stats().Depth)
+	}
+}
