@@ -94,18 +94,7 @@ func NewServer(opts *ServerOptions) (*Server, error) {
 		epoch:      time.Now(),
 		done:       make(chan struct{}),
 	}
-	s.onDrop = func(_ any, why sendq.DropReason) {
-		switch why {
-		case sendq.DroppedOldest:
-			s.st.droppedOldest.Add(1)
-		case sendq.DroppedNewest:
-			s.st.droppedNewest.Add(1)
-		case sendq.Coalesced:
-			s.st.coalesced.Add(1)
-		case sendq.DroppedTooLarge:
-			s.st.droppedTooLarge.Add(1)
-		}
-	}
+	s.onDrop = s.st.drops.Count
 	if s.broker == nil {
 		m, err := pubsub.NewMemory(nil)
 		if err != nil {

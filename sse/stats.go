@@ -2,10 +2,11 @@ package sse
 
 import (
 	"errors"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wirespeed/wirespeed/internal/sendq"
 )
 
 // ErrServerClosed is returned by Publish once the server is shutting down
@@ -63,8 +64,8 @@ type counters struct {
 	opened, rejected, rejectedTopics, rejectedOrigin atomic.Uint64
 	resumed, resumedLost, replayed                   atomic.Uint64
 	eventsOut, bytesOut, heartbeats                  atomic.Uint64
-	droppedOldest, droppedNewest, coalesced          atomic.Uint64
-	droppedTooLarge, brokerSkipped                   atomic.Uint64
+	brokerSkipped                                    atomic.Uint64
+	drops                                            sendq.DropCounts // every queue's OnDrop
 
 	mu     sync.Mutex // protects closed
 	closed map[CloseReason]uint64
@@ -86,22 +87,13 @@ func (s *Server) Stats() Stats {
 	}
 	st := Stats{Conns: len(conns), Topics: len(s.topics)}
 	s.mu.Unlock()
-	depths := make([]int, 0, len(conns))
-	for _, c := range conns {
-		qs := c.q.Stats()
-		d := qs.Depth + qs.PriorityDepth
-		depths = append(depths, d)
-		st.QueueDepthMax = max(st.QueueDepthMax, d)
-		st.OldestQueuedAge = max(st.OldestQueuedAge, qs.OldestAge)
-		if qs.Lagging {
-			st.LaggingConns++
-		}
+	qs := make([]sendq.Stats, len(conns))
+	for i, c := range conns {
+		qs[i] = c.q.Stats()
 	}
-	if len(depths) > 0 {
-		slices.Sort(depths)
-		st.QueueDepthP50 = depths[(len(depths)-1)/2]
-		st.QueueDepthP99 = depths[(len(depths)-1)*99/100]
-	}
+	d := sendq.Summarize(qs)
+	st.QueueDepthMax, st.QueueDepthP50, st.QueueDepthP99 = d.Max, d.P50, d.P99
+	st.OldestQueuedAge, st.LaggingConns = d.OldestAge, d.Lagging
 	c := &s.st
 	st.Opened = c.opened.Load()
 	st.RejectedLimit = c.rejected.Load()
@@ -109,8 +101,8 @@ func (s *Server) Stats() Stats {
 	st.RejectedOrigin = c.rejectedOrigin.Load()
 	st.Resumed, st.ResumedLost, st.Replayed = c.resumed.Load(), c.resumedLost.Load(), c.replayed.Load()
 	st.EventsOut, st.BytesOut, st.Heartbeats = c.eventsOut.Load(), c.bytesOut.Load(), c.heartbeats.Load()
-	st.DroppedOldest, st.DroppedNewest = c.droppedOldest.Load(), c.droppedNewest.Load()
-	st.Coalesced, st.DroppedTooLarge = c.coalesced.Load(), c.droppedTooLarge.Load()
+	st.DroppedOldest, st.DroppedNewest = c.drops.Oldest.Load(), c.drops.Newest.Load()
+	st.Coalesced, st.DroppedTooLarge = c.drops.Coalesced.Load(), c.drops.TooLarge.Load()
 	st.BrokerSkipped = c.brokerSkipped.Load()
 	c.mu.Lock()
 	st.Closed = make(map[CloseReason]uint64, len(c.closed))

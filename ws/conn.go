@@ -68,18 +68,7 @@ func (h *Hub) newConn(wc *websocket.Conn, cork *corkConn, r *http.Request, ip st
 		PriorityMaxMessages: h.opt.PriorityMessages,
 		MaxBytes:            h.opt.QueueBytes,
 		BlockTimeout:        h.opt.BlockTimeout,
-		OnDrop: func(_ any, why sendq.DropReason) {
-			switch why {
-			case sendq.DroppedOldest:
-				h.st.droppedOldest.Add(1)
-			case sendq.DroppedNewest:
-				h.st.droppedNewest.Add(1)
-			case sendq.Coalesced:
-				h.st.coalesced.Add(1)
-			case sendq.DroppedTooLarge:
-				h.st.droppedTooLarge.Add(1)
-			}
-		},
+		OnDrop:              h.st.drops.Count,
 	})
 	if err != nil {
 		c.cancel()

@@ -2,12 +2,13 @@ package ws
 
 import (
 	"errors"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/wirespeed/wirespeed/internal/sendq"
 )
 
 // CloseReason says why a connection ended, as counted in Stats.Closed and
@@ -60,11 +61,10 @@ type Stats struct {
 }
 
 type counters struct {
-	opened, rejected, rejectedHandshake     atomic.Uint64
-	msgsIn, bytesIn, msgsOut, bytesOut      atomic.Uint64
-	droppedOldest, droppedNewest, coalesced atomic.Uint64
-	droppedTooLarge, brokerSkipped          atomic.Uint64
-	pingTimeouts                            atomic.Uint64
+	opened, rejected, rejectedHandshake atomic.Uint64
+	msgsIn, bytesIn, msgsOut, bytesOut  atomic.Uint64
+	brokerSkipped, pingTimeouts         atomic.Uint64
+	drops                               sendq.DropCounts // every queue's OnDrop
 
 	mu       sync.Mutex // protects the fields below
 	closed   map[CloseReason]uint64
@@ -102,31 +102,23 @@ func (h *Hub) Stats() Stats {
 	}
 	st := Stats{Conns: len(conns), Topics: len(h.topics)}
 	h.mu.Unlock()
-	depths := make([]int, 0, len(conns))
-	for _, c := range conns {
-		qs := c.q.Stats()
-		depths = append(depths, qs.Depth+qs.PriorityDepth)
-		st.QueueDepthMax = max(st.QueueDepthMax, qs.Depth+qs.PriorityDepth)
-		st.OldestQueuedAge = max(st.OldestQueuedAge, qs.OldestAge)
-		if qs.Lagging {
-			st.LaggingConns++
-		}
+	qs := make([]sendq.Stats, len(conns))
+	for i, c := range conns {
+		qs[i] = c.q.Stats()
 	}
-	if len(depths) > 0 {
-		slices.Sort(depths)
-		st.QueueDepthP50 = depths[(len(depths)-1)/2]
-		st.QueueDepthP99 = depths[(len(depths)-1)*99/100]
-	}
+	d := sendq.Summarize(qs)
+	st.QueueDepthMax, st.QueueDepthP50, st.QueueDepthP99 = d.Max, d.P50, d.P99
+	st.OldestQueuedAge, st.LaggingConns = d.OldestAge, d.Lagging
 	s := &h.st
 	st.Opened = s.opened.Load()
 	st.RejectedLimit = s.rejected.Load()
 	st.RejectedHandshake = s.rejectedHandshake.Load()
 	st.MessagesIn, st.BytesIn = s.msgsIn.Load(), s.bytesIn.Load()
 	st.MessagesOut, st.BytesOut = s.msgsOut.Load(), s.bytesOut.Load()
-	st.DroppedOldest = s.droppedOldest.Load()
-	st.DroppedNewest = s.droppedNewest.Load()
-	st.Coalesced = s.coalesced.Load()
-	st.DroppedTooLarge = s.droppedTooLarge.Load()
+	st.DroppedOldest = s.drops.Oldest.Load()
+	st.DroppedNewest = s.drops.Newest.Load()
+	st.Coalesced = s.drops.Coalesced.Load()
+	st.DroppedTooLarge = s.drops.TooLarge.Load()
 	st.BrokerSkipped = s.brokerSkipped.Load()
 	st.PingTimeouts = s.pingTimeouts.Load()
 	s.mu.Lock()

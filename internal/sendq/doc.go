@@ -74,4 +74,10 @@
 // work takes items with [Queue.Poll] (which, unlike TryNext, reports a
 // closed or failed queue) and, after marking itself stopped, checks
 // [Queue.Ready] so a Push that raced with its last Poll is not missed.
+//
+// # A server's totals
+//
+// A server with many connections gives every queue the same OnDrop,
+// [DropCounts.Count], to total what its policies dropped, and reports its
+// queues' depths with [Summarize] over their [Queue.Stats].
 package sendq
