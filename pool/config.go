@@ -15,12 +15,20 @@ type Config[T any] struct {
 	// Dial creates a connection. The pool calls it on a goroutine of its own
 	// with a context that is cancelled by Close and bounded by DialTimeout,
 	// never with the context of the Acquire call that caused the dial: a
-	// caller that gives up does not waste a dial in flight. Required.
+	// caller that gives up does not waste a dial in flight. A panic or
+	// runtime.Goexit in Dial is recovered and fails the dial with a
+	// *PanicError. Required.
 	Dial func(ctx context.Context) (T, error)
 
 	// Close closes a connection the pool is done with: expired, failed its
 	// check, discarded, or left over when the pool closes. It runs on the
-	// goroutine that gives the connection up and its error is ignored.
+	// goroutine that gives the connection up and its error is ignored. A
+	// panic or runtime.Goexit in Close never leaks the connection's slot:
+	// on a caller's goroutine (Release, Discard, Acquire after a failed
+	// check) it goes on to the caller once the slot is freed; in the
+	// background sweep, a dial that finished after Close, and the closing
+	// of idle connections by Close and Drain, it is recovered, so that
+	// the work goes on. Either way Stats.CallbackPanics counts it.
 	// Nil means connections need no closing.
 	Close func(T) error
 
@@ -30,6 +38,10 @@ type Config[T any] struct {
 	// loop calls it on such idle connections every HealthCheckPeriod. A
 	// connection that fails is closed and replaced without the caller
 	// seeing an error. It should be cheap: ConnAlive needs no round trip.
+	// A panic or runtime.Goexit in Check counts as a failed check: the
+	// connection is closed and its slot freed; in Acquire, on the caller's
+	// goroutine, the panic then goes on to the caller, while the background
+	// sweep recovers it. Stats.CallbackPanics counts it.
 	// Nil means connections are never checked.
 	Check func(ctx context.Context, conn T) error
 
@@ -104,7 +116,9 @@ type Config[T any] struct {
 
 	// OnLeak receives leak reports when LeakThreshold is positive. It runs
 	// on a goroutine of the pool's own that Close waits for, so it should
-	// return promptly. Required when LeakThreshold is positive.
+	// return promptly; a panic or runtime.Goexit in it is recovered and
+	// counted in Stats.CallbackPanics. Required when LeakThreshold is
+	// positive.
 	OnLeak func(LeakInfo)
 }
 

@@ -37,11 +37,16 @@
 // Idle connections are reused last-in first-out, so the warmest one serves
 // the next request and surplus connections age out through MaxIdleTime.
 // When none is idle and the pool is below MaxSize, Acquire dials; at
-// MaxSize it waits. Waiters are served in strict FIFO order. Dials run on
-// the pool's own goroutines, at most MaxConcurrentDials at a time, and are
-// not tied to the caller that caused them: if that caller gives up, the new
-// connection goes to the next waiter or to the idle set instead of being
-// thrown away.
+// MaxSize it waits. Callers that wait are served in FIFO order. A release
+// does not hand the connection to the first waiter but wakes it, so a
+// caller that is running, often the releaser itself, may take the
+// connection first and spare a goroutine switch; after 16 such takes in a
+// row, new callers queue behind the waiters until the first is served, so
+// no waiter is starved. A new connection goes to the first waiter. Dials
+// run on the pool's own goroutines, at most MaxConcurrentDials at a time,
+// and are not tied to the caller that caused them: if that caller gives
+// up, the new connection goes to the next waiter or to the idle set
+// instead of being thrown away.
 //
 // A connection idle for at least CheckAfterIdle is passed to Check before
 // it is handed out; one that fails is closed and another is taken or
@@ -56,6 +61,19 @@
 // bug cannot hand one caller's connection to another. With LeakThreshold
 // and OnLeak set, leases held too long are reported with the stack of the
 // Acquire call.
+//
+// # Callbacks that panic
+//
+// A panic or runtime.Goexit in Dial, Check, Close or OnLeak never leaks a
+// connection's slot. Where the pool runs the callback on a goroutine of its
+// own (dials, the background sweep, OnLeak, the closing of idle
+// connections by Close and Drain), it recovers the panic, counts it in
+// Stats.CallbackPanics and treats the connection as broken; a dial that
+// panicked fails with a *PanicError. Where the callback runs on the
+// caller's goroutine (Check in Acquire, Close in Release or Discard), the
+// pool closes the connection and frees its slot, counts the panic, and
+// lets it go on to the caller unchanged, as if the caller had called the
+// callback itself.
 //
 // # Monitoring
 //

@@ -54,6 +54,43 @@ func (e *ExhaustedError) Is(target error) bool { return target == ErrExhausted }
 // Unwrap returns Err.
 func (e *ExhaustedError) Unwrap() error { return e.Err }
 
+// PanicError describes a panic, or a call to runtime.Goexit, in a Config
+// callback (Dial, Check, Close, OnLeak) that ran on a goroutine of the
+// pool's own, where the pool recovers it, counts it in
+// Stats.CallbackPanics and treats the connection concerned as broken. A
+// Dial that panics fails with an error wrapping a *PanicError, returned to
+// the longest waiting Acquire like any dial error.
+//
+// A callback that panics on the caller's goroutine (Check run by Acquire,
+// Close run by Release, Discard or a failed check) is not recovered: the
+// pool frees the connection's slot and lets the panic, or the Goexit,
+// continue to the caller unchanged.
+type PanicError struct {
+	// Callback is "Dial", "Check", "Close" or "OnLeak".
+	Callback string
+	// Value is what the callback passed to panic; nil after runtime.Goexit.
+	Value any
+	// Goexit reports a call to runtime.Goexit rather than a panic.
+	Goexit bool
+	// Stack is the stack of the goroutine at the panic.
+	Stack string
+}
+
+// Error names the callback and the panic value: fix the callback.
+func (e *PanicError) Error() string {
+	if e.Goexit {
+		return fmt.Sprintf("pool: Config.%s called runtime.Goexit; callbacks must return", e.Callback)
+	}
+	return fmt.Sprintf("pool: Config.%s panicked: %v", e.Callback, e.Value)
+}
+
+// Unwrap returns the panic value if it is an error, so errors.Is and
+// errors.As see through a panic(err).
+func (e *PanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}
+
 // errPeerClosed is what ConnAlive returns for a connection the peer closed.
 var errPeerClosed = fmt.Errorf("pool: connection closed by peer: %w", io.EOF)
 

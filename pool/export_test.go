@@ -55,3 +55,7 @@ func Peek(c net.Conn) (pending bool, err error) {
 	}
 	return peek(rc)
 }
+
+// MaxBypass is how many connections callers that did not wait may take
+// while a waiter is first in line.
+const MaxBypass = maxBypass

@@ -14,6 +14,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,10 +42,72 @@ type fakeBackend struct {
 
 	open, maxOpen atomic.Int64
 	dials, checks atomic.Int64
+
+	trap atomic.Pointer[trap] // a callback set to misbehave once
+}
+
+// trap makes one call of a callback misbehave: panic or runtime.Goexit.
+type trap struct {
+	callback string // "Dial", "Check" or "Close"
+	goexit   bool
+}
+
+// errCallbackBug is what a trapped callback panics with.
+var errCallbackBug = errors.New("callback bug")
+
+// setTrap arms a trap for the next call of callback.
+func (b *fakeBackend) setTrap(callback string, goexit bool) {
+	b.trap.Store(&trap{callback: callback, goexit: goexit})
+}
+
+// spring fires the armed trap if it is for callback, once.
+func (b *fakeBackend) spring(callback string) {
+	t := b.trap.Load()
+	if t == nil || t.callback != callback || !b.trap.CompareAndSwap(t, nil) {
+		return
+	}
+	misbehave(t.goexit)
+}
+
+// misbehave panics with errCallbackBug or calls runtime.Goexit.
+func misbehave(goexit bool) {
+	if goexit {
+		runtime.Goexit()
+	}
+	panic(errCallbackBug)
+}
+
+// outcome is how a function run by isolated ended.
+type outcome struct {
+	returned bool
+	goexit   bool
+	panicked any
+}
+
+// isolated runs f on a goroutine of its own and reports how it ended: it
+// returned, panicked (recovered here) or called runtime.Goexit.
+func isolated(f func()) outcome {
+	var o outcome
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		panicking := true
+		defer func() {
+			if panicking {
+				o.panicked = recover()
+				o.goexit = o.panicked == nil
+			}
+		}()
+		f()
+		o.returned, panicking = true, false
+	}()
+	<-done
+	return o
 }
 
 func (b *fakeBackend) dial(ctx context.Context) (*fakeConn, error) {
 	b.dials.Add(1)
+	b.spring("Dial")
 	b.mu.Lock()
 	gate, err := b.gate, b.dialErr
 	b.mu.Unlock()
@@ -70,6 +133,7 @@ func (b *fakeBackend) dial(ctx context.Context) (*fakeConn, error) {
 }
 
 func (b *fakeBackend) close(c *fakeConn) error {
+	b.spring("Close")
 	if c.closed.Swap(true) {
 		panic(fmt.Sprintf("fake conn %d closed twice", c.id))
 	}
@@ -82,6 +146,7 @@ func (b *fakeBackend) close(c *fakeConn) error {
 
 func (b *fakeBackend) check(_ context.Context, c *fakeConn) error {
 	b.checks.Add(1)
+	b.spring("Check")
 	if c.bad.Load() {
 		return errors.New("fake conn is broken")
 	}

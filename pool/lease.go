@@ -33,10 +33,11 @@ func (l Lease[T]) Value() T {
 	return l.c.value
 }
 
-// Release returns the connection to the pool for reuse, handing it straight
-// to the longest waiting caller if there is one. If its lifetime is over or
+// Release returns the connection to the pool for reuse, waking the longest
+// waiting caller if there is one (see Pool.Acquire for who gets it). If its lifetime is over or
 // the pool has been closed, Release closes it instead, running Config.Close
-// on the calling goroutine. Calling Release or Discard again on the same
+// on the calling goroutine; if Close panics, the connection's slot is freed
+// before the panic goes on. Calling Release or Discard again on the same
 // lease panics.
 func (l Lease[T]) Release() {
 	c := l.end()
@@ -46,8 +47,9 @@ func (l Lease[T]) Release() {
 // Discard closes the connection, running Config.Close on the calling
 // goroutine, instead of returning it: use it for a connection found broken
 // or left in an unknown protocol state. The pool dials a replacement if
-// callers are waiting or MinIdle requires one.
-// Calling Release or Discard again on the same lease panics.
+// callers are waiting or MinIdle requires one. If Close panics, the slot is
+// freed before the panic goes on. Calling Release or Discard again on the
+// same lease panics.
 func (l Lease[T]) Discard() {
 	c := l.end()
 	c.pool.retire(c, closeDiscard, false)
@@ -134,7 +136,14 @@ func (p *Pool[T]) reportLeak(c *conn[T]) {
 	p.mu.Unlock()
 	defer p.wg.Done()
 	info.Stack = formatStack(pcs[:n])
+	returned := false
+	defer func() {
+		if !returned {
+			p.panicked("OnLeak", recover())
+		}
+	}()
 	p.cfg.OnLeak(info)
+	returned = true
 }
 
 // pkgPrefix prefixes the names of this package's functions.

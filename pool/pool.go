@@ -37,6 +37,8 @@ type Pool[T any] struct {
 	acquires int64      // Stats.AcquireCount
 	idle     []*conn[T] // a stack: the most recently released on top
 	waiters  waitList[T]
+	awake    *waiter[T]    // woken to take an idle connection, out of the queue
+	bypass   int           // connections taken by non-waiters since a waiter was served
 	size     int           // idle + sweeping + inUse + dialing
 	dialing  int           // dials in flight
 	sweeping int           // idle connections taken out by the sweep or shutdown
@@ -86,9 +88,14 @@ func (p *Pool[T]) now() time.Duration {
 
 // Acquire returns a lease on a connection: the most recently released idle
 // one, after running Config.Check on it if it has been idle for
-// Config.CheckAfterIdle, or else a new one. At MaxSize it waits, in strict
-// FIFO order with other callers, until a connection is released, ctx is
-// done or Config.AcquireTimeout elapses.
+// Config.CheckAfterIdle, or else a new one. At MaxSize it waits until a
+// connection is released, ctx is done or Config.AcquireTimeout elapses.
+//
+// Callers that wait are served in FIFO order among themselves. A caller
+// that finds a connection idle may take it ahead of them (as sync.Mutex
+// lets a running goroutine barge), which spares a goroutine switch per
+// release under contention, but at most 16 times in a row: then new
+// callers queue behind the waiters until the first of them is served.
 //
 // A connection that fails Check or has outlived its lifetime is closed and
 // replaced without an error. A dial error is returned, wrapped, to the
@@ -97,6 +104,11 @@ func (p *Pool[T]) now() time.Duration {
 // an error wrapping context.Canceled; a closed pool returns ErrClosed.
 // Giving up does not cancel a dial in flight: its connection goes to the
 // next caller or to the idle set.
+//
+// Check runs on the caller's goroutine. If it panics or calls
+// runtime.Goexit, the connection is closed and its slot freed, and the
+// panic or Goexit then goes on in the caller, unchanged, as if the caller
+// had called Check itself; Stats.CallbackPanics counts it.
 //
 // Acquire allocates nothing when an idle connection is ready. It is safe
 // for concurrent use.
@@ -114,149 +126,59 @@ func (p *Pool[T]) Acquire(ctx context.Context) (Lease[T], error) {
 			p.mu.Unlock()
 			return Lease[T]{}, ErrClosed
 		}
-		n := len(p.idle)
-		if n == 0 {
+		queued := p.waiters.n > 0 || p.awake != nil
+		if len(p.idle) == 0 || queued && p.bypass >= maxBypass {
 			return p.acquireSlow(ctx)
 		}
-		c := p.idle[n-1]
-		p.idle[n-1] = nil
-		p.idle = p.idle[:n-1]
-		p.inUse++
-		p.acquires++
-		if n-1 < p.cfg.MinIdle {
-			p.refillLocked()
+		if queued {
+			p.bypass++
 		}
+		c := p.takeIdleLocked()
 		p.mu.Unlock()
-
-		// MaxIdleTime is left to the sweep: after a quiet spell, a checked
-		// connection serves better than a dial.
-		now := p.now()
-		reason := keep
-		if now >= c.expires {
-			reason = closeLifetime
-		}
-		if reason == keep && p.cfg.Check != nil && p.cfg.CheckAfterIdle >= 0 && now-c.idleSince >= p.cfg.CheckAfterIdle {
-			if p.cfg.Check(ctx, c.value) != nil {
-				reason = closeHealth
-			}
-		}
-		if reason == keep {
+		if p.ready(ctx, c) {
 			return p.lease(c), nil
 		}
-		p.retire(c, reason, true)
 		if ctx.Err() != nil {
 			return Lease[T]{}, p.canceled(ctx)
 		}
 	}
 }
 
-// acquireSlow queues the caller and waits. It is called with p.mu held and
-// no idle connection, and unlocks it.
-func (p *Pool[T]) acquireSlow(ctx context.Context) (Lease[T], error) {
-	w, _ := p.waiterCache.Get().(*waiter[T])
-	if w == nil {
-		w = &waiter[T]{ch: make(chan waitResult[T], 1)}
+// takeIdleLocked takes the top of the idle stack for the caller.
+func (p *Pool[T]) takeIdleLocked() *conn[T] {
+	n := len(p.idle)
+	c := p.idle[n-1]
+	p.idle[n-1] = nil
+	p.idle = p.idle[:n-1]
+	p.inUse++
+	p.acquires++
+	if n-1 < p.cfg.MinIdle {
+		p.refillLocked()
 	}
-	p.waiters.pushBack(w)
-	p.startDialsLocked()
-	p.mu.Unlock()
-	w.start = p.now()
-
-	var timeout <-chan time.Time
-	if d := p.cfg.AcquireTimeout; d > 0 {
-		if w.timer == nil {
-			w.timer = time.NewTimer(d)
-		} else {
-			w.timer.Reset(d)
-		}
-		timeout = w.timer.C
-	}
-	done := ctx.Done()
-	if done == nil && timeout == nil {
-		return p.received(w, <-w.ch)
-	}
-	timedOut := false
-	select {
-	case r := <-w.ch:
-		if timeout != nil {
-			w.timer.Stop()
-		}
-		return p.received(w, r)
-	case <-done:
-	case <-timeout:
-		timedOut = true
-	}
-	if timeout != nil {
-		w.timer.Stop()
-	}
-	return Lease[T]{}, p.abandon(ctx, w, timedOut)
+	return c
 }
 
-// received ends a wait that got a result.
-func (p *Pool[T]) received(w *waiter[T], r waitResult[T]) (Lease[T], error) {
-	start := w.start
-	p.waiterCache.Put(w)
-	if r.err != nil {
-		return Lease[T]{}, r.err
-	}
-	p.waits.Add(1)
-	p.waitNanos.Add(int64(max(r.at-start, 0)))
-	return p.lease(r.c), nil
-}
-
-// abandon takes w out of the queue after its caller gave up and returns the
-// error for the caller. A connection handed over meanwhile goes on to the
-// next waiter or to the idle set.
-func (p *Pool[T]) abandon(ctx context.Context, w *waiter[T], timedOut bool) error {
+// ready vets c, just taken from the idle set, before Acquire hands it out.
+// It retires c and returns false if c has outlived its lifetime or failed
+// Check.
+func (p *Pool[T]) ready(ctx context.Context, c *conn[T]) bool {
+	// MaxIdleTime is left to the sweep: after a quiet spell, a checked
+	// connection serves better than a dial.
 	now := p.now()
-	var (
-		err         error
-		handed, out *conn[T]
-		next        *waiter[T]
-	)
-	p.mu.Lock()
-	if w.queued {
-		p.waiters.remove(w)
-	} else {
-		// Handed a result as we gave up: it is sent, or about to be, after
-		// the sender unlocks.
-		p.mu.Unlock()
-		r := <-w.ch
-		p.mu.Lock()
-		err, handed = r.err, r.c
+	reason := keep
+	if now >= c.expires {
+		reason = closeLifetime
 	}
-	if handed != nil {
-		p.acquires--
-		if p.closed {
-			out = handed
-		} else {
-			p.inUse--
-			next = p.putLocked(handed, now)
+	if reason == keep && p.cfg.Check != nil && p.cfg.CheckAfterIdle >= 0 && now-c.idleSince >= p.cfg.CheckAfterIdle {
+		if !p.checkLeased(ctx, c) {
+			reason = closeHealth
 		}
 	}
-	if err == nil {
-		if !timedOut && ctx.Err() == context.Canceled {
-			p.n.canceled++
-			err = ctxError(ctx)
-		} else {
-			p.n.timeout++
-			err = &ExhaustedError{
-				InUse:   p.inUse,
-				Max:     p.cfg.MaxSize,
-				Dialing: p.dialing,
-				Waiting: p.waiters.n,
-				Waited:  now - w.start,
-				Err:     context.DeadlineExceeded,
-			}
-		}
+	if reason == keep {
+		return true
 	}
-	p.mu.Unlock()
-	p.waiterCache.Put(w)
-	handOff(next, handed, now)
-	if out != nil {
-		p.retire(out, closeShutdown, false)
-	}
-	return err
+	p.retire(c, reason, true)
+	return false
 }
 
 // canceled counts and returns the error for a ctx found done before or
@@ -301,37 +223,33 @@ func (p *Pool[T]) release(c *conn[T]) {
 	p.inUse--
 	w := p.putLocked(c, now)
 	p.mu.Unlock()
-	handOff(w, c, now)
+	signal(w)
 }
 
-// putLocked gives c, which nobody holds, to the longest waiter, or else
-// pushes it on the idle stack. The caller must hand c to the waiter it
-// returns, if any, with handOff once it has unlocked p.mu: waking a
-// goroutine is too slow to do under the lock.
+// putLocked pushes c, which nobody holds, on the idle stack and returns the
+// waiter to wake, if any, for the caller to signal once it has unlocked
+// p.mu: waking a goroutine is too slow to do under the lock. The connection
+// is not handed to the waiter: the releasing goroutine, still running, may
+// take it again (up to maxBypass times), which spares a goroutine switch
+// per release when callers outnumber connections.
 func (p *Pool[T]) putLocked(c *conn[T], now time.Duration) *waiter[T] {
-	if w := p.waiters.popFront(); w != nil {
-		p.inUse++
-		p.acquires++
-		return w
-	}
 	c.idleSince = now
 	p.idle = append(p.idle, c)
-	return nil
-}
-
-// handOff completes putLocked. w has left the queue, so nothing else sends
-// to it, and its channel has room for one result.
-func handOff[T any](w *waiter[T], c *conn[T], now time.Duration) {
-	if w != nil {
-		w.ch <- waitResult[T]{c: c, at: now}
-	}
+	return p.wakeLocked()
 }
 
 // retire closes c, which was leased or being checked by Acquire, and then
 // frees its slot, so the pool never holds more than MaxSize connections.
 // undoAcquire takes back the count of an Acquire that did not hand c out.
+// Config.Close runs on the caller's goroutine: if it panics, the slot is
+// freed all the same and the panic goes on.
 func (p *Pool[T]) retire(c *conn[T], reason closeReason, undoAcquire bool) {
+	defer p.freeLeased(reason, undoAcquire)
 	p.destroy(c)
+}
+
+// freeLeased frees the slot of a connection that retire closed.
+func (p *Pool[T]) freeLeased(reason closeReason, undoAcquire bool) {
 	p.mu.Lock()
 	if undoAcquire {
 		p.acquires--
@@ -347,16 +265,6 @@ func (p *Pool[T]) retire(c *conn[T], reason closeReason, undoAcquire bool) {
 	p.mu.Unlock()
 }
 
-// destroy closes c's value. It is called without p.mu held.
-func (p *Pool[T]) destroy(c *conn[T]) {
-	if c.leak != nil && c.leak.timer != nil {
-		c.leak.timer.Stop()
-	}
-	if p.cfg.Close != nil {
-		_ = p.cfg.Close(c.value)
-	}
-}
-
 // replenishLocked starts the dials that waiters and MinIdle call for.
 func (p *Pool[T]) replenishLocked() {
 	p.startDialsLocked()
@@ -366,7 +274,7 @@ func (p *Pool[T]) replenishLocked() {
 // startDialsLocked starts a dial for each waiter no dial in flight will
 // serve, within MaxSize and MaxConcurrentDials.
 func (p *Pool[T]) startDialsLocked() {
-	for p.size < p.cfg.MaxSize && p.waiters.n > p.dialing && p.dialing < p.cfg.MaxConcurrentDials {
+	for p.size < p.cfg.MaxSize && p.waiters.n > p.dialing+len(p.idle) && p.dialing < p.cfg.MaxConcurrentDials {
 		p.startDialLocked(nil)
 	}
 }
@@ -394,14 +302,32 @@ func (p *Pool[T]) startDialLocked(done *sync.WaitGroup) {
 // dial runs Config.Dial and hands the connection to the longest waiter or
 // to the idle set, whoever caused the dial. A dial error goes to the
 // longest waiter if the remaining dials no longer cover every waiter.
+//
+// A panic in Dial is recovered and fails the dial with a *PanicError; after
+// a runtime.Goexit the dial fails the same way before the goroutine ends.
 func (p *Pool[T]) dial(done *sync.WaitGroup) {
 	defer p.wg.Done()
 	if done != nil {
 		defer done.Done()
 	}
 	ctx, cancel := p.boundedContext()
-	v, err := p.cfg.Dial(ctx)
-	cancel()
+	var v T
+	var err error
+	returned := false
+	defer func() {
+		cancel()
+		if !returned {
+			err = p.panicked("Dial", recover())
+		}
+		p.dialed(v, err, done != nil)
+	}()
+	v, err = p.cfg.Dial(ctx)
+	returned = true
+}
+
+// dialed places the result of a dial. paced means a sweep waits for it and
+// paces the dials itself.
+func (p *Pool[T]) dialed(v T, err error, paced bool) {
 	var c *conn[T]
 	if err == nil {
 		c = &conn[T]{value: v, pool: p, expires: never}
@@ -417,14 +343,14 @@ func (p *Pool[T]) dial(done *sync.WaitGroup) {
 		p.dialing--
 		p.size--
 		p.n.dialError++
-		if p.waiters.n > p.dialing {
+		if p.waiters.n > p.dialing+len(p.idle) {
 			w := p.waiters.popFront()
 			w.ch <- waitResult[T]{err: fmt.Errorf("pool: dial: %w", err)}
 		}
 		p.startDialsLocked()
 	case p.closed:
 		p.mu.Unlock()
-		p.destroy(c)
+		p.destroyOwned(c)
 		p.mu.Lock()
 		p.dialing--
 		p.size--
@@ -437,12 +363,21 @@ func (p *Pool[T]) dial(done *sync.WaitGroup) {
 			}
 			c.expires = now + lt
 		}
-		w := p.putLocked(c, now)
-		defer handOff(w, c, now)
+		// A new connection goes straight to the first waiter, ahead of
+		// callers that did not wait: it was dialed for them.
+		if p.awake == nil && p.waiters.n > 0 {
+			w := p.waiters.popFront()
+			p.inUse++
+			p.acquires++
+			p.bypass = 0
+			defer handOff(w, c, now)
+		} else {
+			defer signal(p.putLocked(c, now))
+		}
 		// A dial slot is free: serve the next waiters, and keep warming up
 		// to MinIdle unless a sweep is pacing the dials itself.
 		p.startDialsLocked()
-		if done == nil {
+		if !paced {
 			p.refillLocked()
 		}
 	}
@@ -521,7 +456,10 @@ func (p *Pool[T]) sweep() {
 	var dead []*conn[T]
 	for _, c := range due {
 		ctx, cancel := p.boundedContext()
-		err := p.cfg.Check(ctx, c.value)
+		var err error
+		if pe := p.recovered("Check", func() { err = p.cfg.Check(ctx, c.value) }); pe != nil {
+			err = pe
+		}
 		cancel()
 		if err != nil {
 			dead = append(dead, c)
@@ -530,7 +468,7 @@ func (p *Pool[T]) sweep() {
 		}
 	}
 	for _, c := range dead {
-		p.destroy(c)
+		p.destroyOwned(c)
 	}
 
 	p.mu.Lock()
@@ -545,15 +483,17 @@ func (p *Pool[T]) sweep() {
 		// They have idled longest: back to the cold end of the stack.
 		p.idle = slices.Insert(p.idle, 0, alive...)
 	}
+	wake := p.wakeLocked()
 	p.mu.Unlock()
+	signal(wake)
 	for _, c := range orphans {
-		p.destroy(c)
+		p.destroyOwned(c)
 	}
 	if len(stale) > 0 {
 		p.replaceBeforeClosing()
 	}
 	for _, c := range stale {
-		p.destroy(c)
+		p.destroyOwned(c)
 	}
 	p.mu.Lock()
 	p.sweeping -= len(stale) + len(orphans)
@@ -604,7 +544,7 @@ func (p *Pool[T]) Stats() Stats {
 		Idle:    len(p.idle) + p.sweeping,
 		InUse:   p.inUse,
 		Dialing: p.dialing,
-		Waiting: p.waiters.n,
+		Waiting: p.waitingLocked(),
 		MaxSize: p.cfg.MaxSize,
 
 		AcquireCount:         p.acquires,
@@ -615,6 +555,7 @@ func (p *Pool[T]) Stats() Stats {
 		DialCount:            p.n.dial,
 		DialErrorCount:       p.n.dialError,
 		LeakCount:            p.n.leak,
+		CallbackPanics:       p.n.panics,
 
 		ClosedIdle:     p.n.closed[closeIdle],
 		ClosedLifetime: p.n.closed[closeLifetime],
@@ -628,8 +569,9 @@ func (p *Pool[T]) Stats() Stats {
 // ErrClosed, to waiting callers too, and idle connections are closed. It
 // then waits until every lease has been released or discarded, or ctx is
 // done, and finishes with Close. It returns ctx.Err() if leases were still
-// out; those connections are closed when released. Safe for concurrent use
-// and to call more than once.
+// out; those connections are closed when released. A panic in Config.Close
+// is recovered and counted, as for Close. Safe for concurrent use and to
+// call more than once.
 func (p *Pool[T]) Drain(ctx context.Context) error {
 	p.shutdown()
 	var drained chan struct{}
@@ -656,8 +598,11 @@ func (p *Pool[T]) Drain(ctx context.Context) error {
 // Close closes the pool at once: Acquire returns ErrClosed, to waiting
 // callers too, idle connections are closed, dials in flight are cancelled,
 // and leased connections are closed when released (Release and Discard keep
-// working and never panic but for a lease already ended). Close returns
-// once every goroutine the pool started has exited. It is idempotent: later
+// working and never panic but for a lease already ended or a panic in
+// Config.Close). A panic in Config.Close while closing idle connections is
+// recovered and counted in Stats.CallbackPanics, so that Close closes the
+// others all the same. Close returns once every goroutine the pool started
+// has exited. It is idempotent: later
 // and concurrent calls wait for the first to finish and do nothing else.
 func (p *Pool[T]) Close() {
 	p.closeOnce.Do(func() {
@@ -685,68 +630,11 @@ func (p *Pool[T]) shutdown() {
 		return
 	}
 	for _, c := range idle {
-		p.destroy(c)
+		p.destroyOwned(c)
 	}
 	p.mu.Lock()
 	p.sweeping -= len(idle)
 	p.size -= len(idle)
 	p.n.closed[closeShutdown] += int64(len(idle))
 	p.mu.Unlock()
-}
-
-// waiter is an Acquire call waiting for a connection. Waiters are reused
-// through Pool.waiterCache.
-type waiter[T any] struct {
-	prev, next *waiter[T]         // protected by Pool.mu
-	queued     bool               // protected by Pool.mu
-	start      time.Duration      // when the wait began; owned by the waiting goroutine
-	ch         chan waitResult[T] // buffered: one result per wait, sent with Pool.mu held
-	timer      *time.Timer        // for AcquireTimeout, made on first use
-}
-
-type waitResult[T any] struct {
-	c   *conn[T]
-	err error
-	at  time.Duration // when c was handed over
-}
-
-// waitList is a FIFO of waiters, a doubly linked list so that a caller who
-// gives up leaves in constant time.
-type waitList[T any] struct {
-	head, tail *waiter[T]
-	n          int
-}
-
-func (l *waitList[T]) pushBack(w *waiter[T]) {
-	w.prev, w.next, w.queued = l.tail, nil, true
-	if l.tail == nil {
-		l.head = w
-	} else {
-		l.tail.next = w
-	}
-	l.tail = w
-	l.n++
-}
-
-func (l *waitList[T]) popFront() *waiter[T] {
-	w := l.head
-	if w != nil {
-		l.remove(w)
-	}
-	return w
-}
-
-func (l *waitList[T]) remove(w *waiter[T]) {
-	if w.prev == nil {
-		l.head = w.next
-	} else {
-		w.prev.next = w.next
-	}
-	if w.next == nil {
-		l.tail = w.prev
-	} else {
-		w.next.prev = w.prev
-	}
-	w.prev, w.next, w.queued = nil, nil, false
-	l.n--
 }

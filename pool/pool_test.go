@@ -172,6 +172,73 @@ func TestWaitersAreServedInFIFOOrder(t *testing.T) {
 	}
 }
 
+// TestParkedWaitersAreNotStarvedByBargers parks waiters on a pool of one
+// connection, then has a goroutine that never waits release and acquire
+// the connection again and again, as a busy caller does. The releaser may
+// keep the connection a few times (sparing a goroutine switch), but the
+// parked waiters must be served in FIFO order, the i-th (from 0) after at
+// most (i+1)*MaxBypass of the barger's acquires: counted, not timed.
+func TestParkedWaitersAreNotStarvedByBargers(t *testing.T) {
+	// On one P a woken waiter runs only once the barger blocks: the worst
+	// case, where nothing but the pool's bound lets waiters in.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	var b fakeBackend
+	cfg := b.config()
+	cfg.MaxSize = 1
+	p := newPool(t, cfg)
+	held := mustAcquire(t, p)
+
+	const n = 4
+	var (
+		barges atomic.Int64 // acquires by the barging goroutine
+		served atomic.Int64
+		mu     sync.Mutex
+		order  []int
+		at     [n]int64 // barges when waiter i was served
+		wg     sync.WaitGroup
+	)
+	for i := range n {
+		wg.Go(func() {
+			l, err := p.Acquire(context.Background())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			order = append(order, i)
+			at[i] = barges.Load()
+			mu.Unlock()
+			served.Add(1)
+			l.Release()
+		})
+		waitForWaiting(t, p, i+1)
+	}
+	const limit = 100 * n * pool.MaxBypass // far beyond the bound: starvation
+	for served.Load() < n {
+		if barges.Load() > limit {
+			t.Errorf("waiters starved: %d of %d served after %d acquires by a barger", served.Load(), n, limit)
+			break
+		}
+		held.Release()
+		held = mustAcquire(t, p)
+		barges.Add(1)
+	}
+	held.Release()
+	wg.Wait()
+	if want := []int{0, 1, 2, 3}; !slices.Equal(order, want) {
+		t.Errorf("waiters served in order %v, want %v", order, want)
+	}
+	for i, a := range at {
+		if bound := int64(i+1) * pool.MaxBypass; a > bound {
+			t.Errorf("waiter %d served after %d acquires by the barger, want at most %d", i, a, bound)
+		}
+	}
+	t.Logf("barger acquires when each waiter was served: %v", at)
+	if s := p.Stats(); s.InUse != 0 || s.Waiting != 0 || s.Idle != 1 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
 func TestAcquireCanceled(t *testing.T) {
 	var b fakeBackend
 	cfg := b.config()
@@ -523,6 +590,56 @@ func TestSweepClosesIdleAndBrokenConnections(t *testing.T) {
 	}
 	if !b.conn(1).closed.Load() || !b.conn(2).closed.Load() || b.conn(3).closed.Load() {
 		t.Fatal("the sweep closed the wrong connections")
+	}
+}
+
+// TestSweepServesWaiters has a caller wait while the sweep checks the only
+// connection: when the check passes, the connection goes to the caller, not
+// back to the idle set to wait for the next release.
+func TestSweepServesWaiters(t *testing.T) {
+	var b fakeBackend
+	cfg := b.config()
+	cfg.MaxSize = 1
+	cfg.CheckAfterIdle = -1 // only the sweep checks, every idle connection
+	var gated atomic.Bool
+	inCheck, resume := make(chan struct{}), make(chan struct{})
+	cfg.Check = func(ctx context.Context, c *fakeConn) error {
+		if gated.Load() {
+			inCheck <- struct{}{}
+			<-resume
+		}
+		return b.check(ctx, c)
+	}
+	p := newPool(t, cfg)
+	mustAcquire(t, p).Release()
+
+	gated.Store(true)
+	swept := make(chan struct{})
+	go func() {
+		defer close(swept)
+		pool.SweepNow(p)
+	}()
+	<-inCheck // the sweep holds the only connection
+	gated.Store(false)
+	got := make(chan error, 1)
+	go func() {
+		// The deadline only keeps a broken pool from hanging the test.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		l, err := p.Acquire(ctx)
+		if err == nil {
+			l.Release()
+		}
+		got <- err
+	}()
+	waitForWaiting(t, p, 1)
+	close(resume)
+	<-swept
+	if err := <-got; err != nil {
+		t.Fatalf("Acquire waiting during the sweep: %v", err)
+	}
+	if s := p.Stats(); s.DialCount != 1 || s.WaitCount != 2 {
+		t.Errorf("stats %+v, want 1 dial and 2 waits", s)
 	}
 }
 

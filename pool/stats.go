@@ -39,6 +39,12 @@ type Stats struct {
 	DialErrorCount int64
 	// LeakCount counts leases reported to Config.OnLeak.
 	LeakCount int64
+	// CallbackPanics counts panics and runtime.Goexit calls in Config
+	// callbacks (Dial, Check, Close, OnLeak), on the pool's goroutines,
+	// where they are recovered, and on callers' goroutines, where they go
+	// on to the caller once the slot is freed. Each one is a bug in the
+	// callback; see PanicError.
+	CallbackPanics int64
 
 	// ClosedIdle counts connections closed after MaxIdleTime.
 	ClosedIdle int64
@@ -79,5 +85,6 @@ const (
 type counters struct {
 	canceled, timeout     int64
 	dial, dialError, leak int64
+	panics                int64
 	closed                [closeShutdown + 1]int64
 }

@@ -88,9 +88,12 @@ var ErrInvalidID = errors.New(`pubsub: invalid message ID; want "<ms>-<seq>" as 
 // the subscriber fell behind what the broker buffers for it.
 var ErrLagged = errors.New("pubsub: subscriber lagged; messages were discarded before it read them")
 
-// ErrTooManyTopics is returned by Publish and Subscribe when a new topic
-// would exceed MemoryOptions.MaxTopics.
-var ErrTooManyTopics = errors.New("pubsub: too many topics; raise MemoryOptions.MaxTopics or use fewer topics")
+// ErrTooManyTopics is returned when a topic would exceed a broker's
+// MaxTopics option: by the memory broker's Publish for a topic not yet
+// published to (its subscribers never get it, see
+// MemoryOptions.MaxTopics), and wrapped by the Redis broker's Subscribe
+// for a topic with no local subscribers yet.
+var ErrTooManyTopics = errors.New("pubsub: too many topics; raise the broker's MaxTopics option or use fewer topics")
 
 // LagError is returned by Subscription.Next when messages were discarded
 // before the subscriber read them. errors.Is(err, ErrLagged) is true.

@@ -38,9 +38,22 @@
 // discarded before the replay: an SSE server uses it to tell a client with
 // a stale Last-Event-ID to resynchronise. The memory broker answers
 // exactly for what it discarded (history bounds, age) and conservatively
-// for IDs from before it was created (a previous process's IDs): those are
-// reported lost, since it cannot know what was published then. fromID "0"
-// is lost only when messages of the topic were discarded, in both brokers.
+// for IDs from another process lifetime: an ID from before it was created,
+// or from after its clock (a process whose clock was ahead), is reported
+// lost, since it cannot know what was published then. fromID "0" is lost
+// only when messages of the topic were discarded, in both brokers.
+//
+// # Topics
+//
+// A topic exists while it has subscribers or retained messages. In the
+// memory broker a subscription costs no goroutine and, on a topic nobody
+// published to, no history; such a topic is forgotten as soon as its last
+// subscriber leaves, and a topic whose history aged out (MaxAge) once it
+// has no subscribers. MemoryOptions.MaxTopics bounds only the topics
+// publishers created: subscribers never count against it, so no number
+// of subscriptions (for instance from clients naming throwaway topics)
+// can make Publish fail. Bound subscriptions where they come from (ws and
+// sse cap the topics per connection).
 //
 // # Slow subscribers
 //

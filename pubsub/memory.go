@@ -20,12 +20,22 @@ type MemoryOptions struct {
 	// MaxBytes bounds the payload bytes each topic retains. Defaults to
 	// 4 MiB; negative means no byte bound (MaxMessages still applies).
 	MaxBytes int
-	// MaxAge drops messages older than this from history. Zero (the
-	// default) keeps them until MaxMessages or MaxBytes push them out.
+	// MaxAge drops messages older than this from history; a topic whose
+	// history aged out and that has no subscribers is forgotten (checked
+	// every MaxAge/2, between 1s and 1m). Zero (the default) keeps
+	// messages until MaxMessages or MaxBytes push them out, so a topic
+	// published to stays. Negative is rejected.
 	MaxAge time.Duration
-	// MaxTopics bounds the number of topics; a new topic beyond it gets
-	// [ErrTooManyTopics]. Defaults to 10000. Retained memory is at most
-	// MaxTopics × MaxBytes plus per-message overhead.
+	// MaxTopics bounds the topics that publishers created: a Publish that
+	// would give one more topic a history gets [ErrTooManyTopics].
+	// Subscribers never count against it and never get that error, so
+	// they cannot stop a publisher: a topic that only has subscribers
+	// costs no history, only its subscriptions (which their owners bound,
+	// e.g. the topics per connection of ws and sse), and is forgotten
+	// when its last subscriber leaves. A topic published to counts until
+	// it has neither subscribers nor retained messages (see MaxAge).
+	// Retained memory is at most MaxTopics × MaxBytes plus per-message
+	// overhead. Defaults to 10000; zero or negative means the default.
 	MaxTopics int
 	// Now is the clock for IDs and MaxAge. Defaults to time.Now.
 	Now func() time.Time
@@ -33,13 +43,14 @@ type MemoryOptions struct {
 
 // MemoryStats is a snapshot of a [Memory] broker.
 type MemoryStats struct {
-	Topics        int    // topics that exist now
-	Subscribers   int    // open subscriptions
-	Retained      int    // messages held across all topics
-	RetainedBytes int    // payload bytes held across all topics
-	Published     uint64 // messages published since NewMemory
-	Evicted       uint64 // messages dropped from history by its bounds
-	Lagged        uint64 // times a subscriber was told it lagged
+	Topics          int    // topics that exist now: published to, or subscribed
+	PublishedTopics int    // topics published to and not forgotten (what MaxTopics bounds)
+	Subscribers     int    // open subscriptions
+	Retained        int    // messages held across all topics
+	RetainedBytes   int    // payload bytes held across all topics
+	Published       uint64 // messages published since NewMemory
+	Evicted         uint64 // messages dropped from history by its bounds
+	Lagged          uint64 // times a subscriber was told it lagged
 }
 
 // Memory is an in-process [Broker]. Each topic keeps a bounded history
@@ -51,13 +62,14 @@ type Memory struct {
 	opt   MemoryOptions
 	start history.ID // IDs below it come from before this broker existed
 
-	mu     sync.Mutex // protects topics, closed, floor, lastMS, seq
-	topics map[string]*history.Log
-	closed bool
-	floor  history.ID // raised when an idle topic is forgotten
-	forgot bool       // some topic was forgotten
-	lastMS uint64
-	seq    uint64
+	mu        sync.Mutex // protects topics, published topics, closed, floor, forgot, lastMS, seq
+	topics    map[string]*topic
+	pubTopics int // topics with pub set
+	closed    bool
+	floor     history.ID // raised when an idle topic is forgotten
+	forgot    bool       // some topic was forgotten
+	lastMS    uint64
+	seq       uint64
 
 	subs      atomic.Int64
 	published atomic.Uint64
@@ -69,6 +81,12 @@ type Memory struct {
 }
 
 var _ Broker = (*Memory)(nil)
+
+// topic is a topic's history and what the broker knows of its use.
+type topic struct {
+	log *history.Log
+	pub bool // published to: counts against MaxTopics
+}
 
 // NewMemory returns an in-process broker; a nil opts means defaults. It
 // returns an error for contradictory options. With MaxAge set, one
@@ -97,7 +115,7 @@ func NewMemory(opts *MemoryOptions) (*Memory, error) {
 		o.Now = time.Now
 	}
 	start := history.ID{MS: uint64(o.Now().UnixMilli())}
-	m := &Memory{opt: o, start: start, floor: start, topics: map[string]*history.Log{}, stop: make(chan struct{})}
+	m := &Memory{opt: o, start: start, floor: start, topics: map[string]*topic{}, stop: make(chan struct{})}
 	if o.MaxAge > 0 {
 		every := min(max(o.MaxAge/2, time.Second), time.Minute)
 		m.wg.Go(func() { m.sweepLoop(every) })
@@ -119,37 +137,69 @@ func (m *Memory) sweepLoop(every time.Duration) {
 }
 
 // sweep forgets topics whose history has expired and that nobody
-// subscribes to; their last ID raises the floor new topics start from.
+// subscribes to.
 func (m *Memory) sweep() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for name, l := range m.topics {
-		if idle, last := l.Prune(); idle {
-			_, _, _, ev := l.Stats()
-			m.evictedGC.Add(ev)
-			if last.Compare(m.floor) > 0 {
-				m.floor = last
-			}
-			l.Close()
-			delete(m.topics, name)
-			m.forgot = true
+	for name, t := range m.topics {
+		if idle, _ := t.log.Prune(); idle {
+			m.forgetLocked(name, t)
 		}
 	}
 }
 
-func (m *Memory) topicLocked(topic string) (*history.Log, error) {
+// forgetLocked removes topic name. A topic that had messages raises the
+// floor new topics start from to its last ID: a later Subscribe from an
+// older ID may have missed them.
+func (m *Memory) forgetLocked(name string, t *topic) {
+	if _, _, appended, ev := t.log.Stats(); appended > 0 {
+		m.evictedGC.Add(ev)
+		if last := t.log.Last(); last.Compare(m.floor) > 0 {
+			m.floor = last
+		}
+		m.forgot = true
+	}
+	if t.pub {
+		m.pubTopics--
+	}
+	t.log.Close()
+	delete(m.topics, name)
+}
+
+// release forgets topic name if it is still t and has neither subscribers
+// nor retained messages; a subscription calls it when it closes.
+func (m *Memory) release(name string, t *topic) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed || m.topics[name] != t {
+		return
+	}
+	if idle, _ := t.log.Prune(); idle {
+		m.forgetLocked(name, t)
+	}
+}
+
+// topicLocked returns topic name, creating it; a publisher's topic
+// (forPublish) must fit MaxTopics, a subscriber's need not.
+func (m *Memory) topicLocked(name string, forPublish bool) (*topic, error) {
 	if m.closed {
 		return nil, ErrClosed
 	}
-	l := m.topics[topic]
-	if l == nil {
-		if len(m.topics) >= m.opt.MaxTopics {
+	t := m.topics[name]
+	if forPublish && (t == nil || !t.pub) {
+		if m.pubTopics >= m.opt.MaxTopics {
 			return nil, ErrTooManyTopics
 		}
-		l = history.New(history.Limits{MaxMessages: m.opt.MaxMessages, MaxBytes: m.opt.MaxBytes, MaxAge: m.opt.MaxAge}, m.opt.Now, m.floor)
-		m.topics[topic] = l
 	}
-	return l, nil
+	if t == nil {
+		t = &topic{log: history.New(history.Limits{MaxMessages: m.opt.MaxMessages, MaxBytes: m.opt.MaxBytes, MaxAge: m.opt.MaxAge}, m.opt.Now, m.floor)}
+		m.topics[name] = t
+	}
+	if forPublish && !t.pub {
+		t.pub = true
+		m.pubTopics++
+	}
+	return t, nil
 }
 
 // Publish appends data to topic's history and wakes its subscribers; it
@@ -159,7 +209,7 @@ func (m *Memory) topicLocked(topic string) (*history.Log, error) {
 func (m *Memory) Publish(_ context.Context, topic string, data []byte) (string, error) {
 	now := m.opt.Now()
 	m.mu.Lock()
-	l, err := m.topicLocked(topic)
+	t, err := m.topicLocked(topic, true)
 	if err != nil {
 		m.mu.Unlock()
 		return "", err
@@ -176,18 +226,22 @@ func (m *Memory) Publish(_ context.Context, topic string, data []byte) (string, 
 	id := history.ID{MS: ms, Seq: m.seq}
 	str := id.String()
 	// Append under m.mu so IDs enter each log in order.
-	l.Append(history.Entry{ID: id, IDStr: str, Data: data, Time: now})
+	t.log.Append(history.Entry{ID: id, IDStr: str, Data: data, Time: now})
 	m.mu.Unlock()
 	m.published.Add(1)
 	return str, nil
 }
 
 // Subscribe returns a subscription to topic from fromID (see
-// [Broker.Subscribe]). Lost is true when fromID is below what this broker
-// can vouch for: older than a message its history discarded, or older than
-// the broker itself (an ID from before a restart). fromID "0" is lost only
-// if this broker discarded messages of the topic. ctx is not used: the
-// call does not block.
+// [Broker.Subscribe]). Lost is true when fromID is outside what this
+// broker can vouch for: older than a message its history discarded, older
+// than the broker itself (an ID from before a restart), or newer than the
+// broker's clock and every ID it issued (an ID from a process whose clock
+// was ahead). An ID in between that the broker never issued (an SSE
+// server's anchor, another topic's ID) is not lost. fromID "0" is lost
+// only if this broker discarded messages of the topic. A topic with no
+// history is created without counting against MaxTopics (see there). ctx
+// is not used: the call does not block.
 func (m *Memory) Subscribe(_ context.Context, topic, fromID string) (Subscription, error) {
 	var from history.ID
 	if fromID != "" {
@@ -196,21 +250,29 @@ func (m *Memory) Subscribe(_ context.Context, topic, fromID string) (Subscriptio
 			return nil, ErrInvalidID
 		}
 	}
+	now := uint64(m.opt.Now().UnixMilli())
 	m.mu.Lock()
-	l, err := m.topicLocked(topic)
+	t, err := m.topicLocked(topic, false)
 	if err != nil {
 		m.mu.Unlock()
 		return nil, err
 	}
-	c, lost := l.Subscribe(from, fromID == "")
-	if _, _, _, evicted := l.Stats(); lost && from == (history.ID{}) && evicted == 0 && !m.forgot {
+	c, lost := t.log.Subscribe(from, fromID == "")
+	if _, _, _, evicted := t.log.Stats(); lost && from == (history.ID{}) && evicted == 0 && !m.forgot {
 		// "0" asks for everything there is; nothing was discarded by this
 		// broker, and nothing from before it can be asked for by ID.
 		lost = false
 	}
+	if fromID != "" && !lost {
+		present := history.ID{MS: now}
+		if issued := (history.ID{MS: m.lastMS, Seq: m.seq}); issued.Compare(present) > 0 {
+			present = issued // the clock went back
+		}
+		lost = from.Compare(present) > 0
+	}
 	m.mu.Unlock()
 	m.subs.Add(1)
-	return &memSub{m: m, topic: topic, c: c, lost: lost, last: fromID}, nil
+	return &memSub{m: m, topic: topic, t: t, c: c, lost: lost, last: fromID}, nil
 }
 
 // Close closes every subscription and stops the sweeper. Messages are
@@ -222,8 +284,8 @@ func (m *Memory) Close() error {
 		return nil
 	}
 	m.closed = true
-	for _, l := range m.topics {
-		l.Close()
+	for _, t := range m.topics {
+		t.log.Close()
 	}
 	m.mu.Unlock()
 	close(m.stop)
@@ -242,8 +304,9 @@ func (m *Memory) Stats() MemoryStats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s.Topics = len(m.topics)
-	for _, l := range m.topics {
-		n, b, _, ev := l.Stats()
+	s.PublishedTopics = m.pubTopics
+	for _, t := range m.topics {
+		n, b, _, ev := t.log.Stats()
 		s.Retained += n
 		s.RetainedBytes += b
 		s.Evicted += ev
@@ -254,6 +317,7 @@ func (m *Memory) Stats() MemoryStats {
 type memSub struct {
 	m     *Memory
 	topic string
+	t     *topic
 	c     *history.Cursor
 	lost  bool
 	last  string // only Next's goroutine touches it
@@ -284,6 +348,7 @@ func (s *memSub) Close() error {
 	s.once.Do(func() {
 		s.c.Close()
 		s.m.subs.Add(-1)
+		s.m.release(s.topic, s.t)
 	})
 	return nil
 }

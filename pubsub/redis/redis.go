@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,27 +34,40 @@ type Options struct {
 	// MaxLen trims each stream to about this many entries on every XADD
 	// (MAXLEN ~). Defaults to 10000. This is the replay history.
 	MaxLen int64
+	// MaxTopics bounds the topics this instance has local subscribers of
+	// (each costs a buffer, up to Buffer messages, and a stream in every
+	// XREAD the broker sends): a Subscribe to one more gets an error
+	// wrapping [pubsub.ErrTooManyTopics]. It never limits Publish, so
+	// subscribers cannot stop publishers. A topic is released when its
+	// last local subscription closes. Defaults to 1024; zero means the
+	// default, negative is rejected.
+	MaxTopics int
 	// Buffer is how many messages this instance buffers per topic for its
 	// subscribers between Redis reads; a subscriber further behind gets a
 	// pubsub.LagError and can Subscribe again from its LastID to replay
 	// from the stream. Defaults to 1024.
 	Buffer int
-	// Block is how long one XREAD BLOCK waits. It bounds how long Close
-	// takes (go-redis does not interrupt a blocked read when its context
-	// is cancelled). Defaults to 1s.
+	// Block is how long one XREAD BLOCK waits. On a single Redis the
+	// broker interrupts its read when it needs to (CLIENT UNBLOCK); where
+	// it cannot (a cluster or ring client, or a server that refuses
+	// CLIENT ID), Block bounds how long Close takes and how late the
+	// first messages of a topic subscribed during a read arrive (go-redis
+	// does not interrupt a blocked read when its context is cancelled).
+	// Defaults to 1s.
 	Block time.Duration
 	// MinBackoff and MaxBackoff bound the wait between retries after a
 	// Redis error (exponential, full jitter). Default to 50ms and 5s.
 	MinBackoff, MaxBackoff time.Duration
 	// OnError, if set, is called with every Redis error the background
-	// readers meet (they retry on their own). Called from reader
+	// readers meet (they retry on their own), with the topic read, or ""
+	// for the read of all topics on a single Redis. Called from reader
 	// goroutines; it must not block.
 	OnError func(topic string, err error)
 }
 
 // Stats is a snapshot of a [Broker].
 type Stats struct {
-	Topics      int    // topics with local subscribers (one reader each)
+	Topics      int    // topics with local subscribers (what MaxTopics bounds)
 	Subscribers int    // open subscriptions
 	Published   uint64 // messages Redis accepted from this instance
 	LocalOnly   uint64 // messages delivered only locally (ErrLocalOnly)
@@ -71,13 +83,14 @@ type Broker struct {
 	c   goredis.UniversalClient
 	opt Options
 
-	mu      sync.Mutex // protects readers, closed
+	mu      sync.Mutex // protects readers, shared, closed and the groups' topics
 	readers map[string]*reader
+	shared  *group // the group of every topic on a single Redis; nil until needed
 	closed  bool
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // readers
+	wg     sync.WaitGroup // groups
 
 	instance string        // random prefix of this instance's publish tokens
 	seq      atomic.Uint64 // publish token counter
@@ -93,9 +106,13 @@ type Broker struct {
 var _ pubsub.Broker = (*Broker)(nil)
 
 // New returns a broker that uses client (which it does not close: the
-// caller owns it). Each topic with local subscribers holds one pool
-// connection for its blocking reads: size the client's pool accordingly.
-// It returns an error for invalid options; it does not contact Redis.
+// caller owns it). With a *goredis.Client (a single Redis, or Sentinel
+// failover) the broker reads every topic it has local subscribers of on
+// one goroutine and one connection of the client's pool (held while there
+// are such topics, so the pool needs two or more); with other clients
+// (cluster, ring) each such topic holds a goroutine and a pool connection
+// for its blocking reads: size the pool accordingly. It returns an error
+// for invalid options; it does not contact Redis.
 func New(client goredis.UniversalClient, opts *Options) (*Broker, error) {
 	if client == nil {
 		return nil, errors.New("pubsub/redis: nil client")
@@ -109,6 +126,12 @@ func New(client goredis.UniversalClient, opts *Options) (*Broker, error) {
 	}
 	if o.MaxLen <= 0 {
 		o.MaxLen = 10000
+	}
+	switch {
+	case o.MaxTopics == 0:
+		o.MaxTopics = 1024
+	case o.MaxTopics < 0:
+		return nil, fmt.Errorf("pubsub/redis: MaxTopics %d is negative; use 0 for the default", o.MaxTopics)
 	}
 	if o.Buffer <= 0 {
 		o.Buffer = 1024
@@ -186,10 +209,13 @@ func (b *Broker) isClosed() bool {
 // Subscribe subscribes to topic from fromID (see [pubsub.Broker]): the
 // replay comes from the stream with XRANGE, page by page as Next asks,
 // then live messages from this instance's reader of the topic. Lost is
-// true when the stream trimmed or deleted an entry after fromID
-// (max-deleted-entry-id), or when fromID is not "0" and the stream does
-// not exist (Redis lost it, or it was never written). ctx bounds the Redis
-// calls made here.
+// true when messages after fromID may be missing: an entry after it was
+// trimmed or deleted, or the stream did not exist at fromID (it is
+// missing, or begins after fromID) and the server restarted or evicted
+// keys since, so Redis may have lost it. A topic first written after
+// fromID on a server that did neither lost nothing. An ID newer than the
+// stream's last entry is not lost. The package doc has the details and
+// the conservative cases. ctx bounds the Redis calls made here.
 func (b *Broker) Subscribe(ctx context.Context, topic, fromID string) (pubsub.Subscription, error) {
 	var from history.ID
 	if fromID != "" {
@@ -205,61 +231,154 @@ func (b *Broker) Subscribe(ctx context.Context, topic, fromID string) (pubsub.Su
 	if err != nil {
 		return nil, fmt.Errorf("pubsub/redis: subscribe to %q: %w", topic, err)
 	}
+	isLost := false
+	if fromID != "" {
+		isLost = b.lost(ctx, topic, from, info, exists)
+	}
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
 		return nil, pubsub.ErrClosed
 	}
 	r := b.readers[topic]
+	var wake uint64
 	if r == nil {
+		if len(b.readers) >= b.opt.MaxTopics {
+			b.mu.Unlock()
+			return nil, fmt.Errorf("pubsub/redis: subscribe to %q: %w (Options.MaxTopics is %d)", topic, pubsub.ErrTooManyTopics, b.opt.MaxTopics)
+		}
 		start, _ := history.ParseID(info.LastGeneratedID)
-		r = &reader{b: b, topic: topic, last: start}
-		r.ctx, r.stop = context.WithCancel(b.ctx)
+		r = &reader{b: b, topic: topic, key: b.key(topic), last: start}
 		r.log = history.New(history.Limits{MaxMessages: b.opt.Buffer}, time.Now, history.ID{})
 		b.readers[topic] = r
-		b.wg.Go(r.run)
+		g := b.shared
+		if _, oneServer := b.c.(*goredis.Client); !oneServer {
+			g = newGroup(b, true)
+			b.wg.Go(g.run)
+		} else if g == nil {
+			g = newGroup(b, false)
+			b.shared = g
+			b.wg.Go(g.run)
+		}
+		wake = g.addLocked(r)
 	}
 	r.refs++
 	cur, pos := r.subscribe()
 	b.mu.Unlock()
 	b.subs.Add(1)
+	if wake != 0 {
+		// The new topic joins the group's next read; get it started.
+		r.g.wake(ctx, wake)
+	}
 
 	s := &sub{b: b, r: r, topic: topic, cur: cur, last: fromID}
 	if fromID != "" {
 		s.replaying = from.Compare(pos) < 0
 		s.replayFrom, s.replayTo = from, pos
-		s.lost = lost(from, info, exists)
+		s.lost = isLost
 	}
 	return s, nil
 }
 
-// lost reports whether entries after from may be gone: an entry above it
-// was deleted (max-deleted-entry-id, which XDEL sets), or the stream was
-// trimmed (entries-added exceeds the length) and from is below the first
-// entry left. The trim case is conservative: from equal to the last
-// trimmed entry also counts as lost, since Redis does not record which
-// entry that was.
-func lost(from history.ID, info goredis.XInfoStream, exists bool) bool {
-	if !exists {
-		return from != (history.ID{})
+// lost reports whether entries of topic after from may be gone, from the
+// stream's XINFO (see streamLost) and, when the stream did not exist at
+// from, the server's start time: a stream missing, or begun after from,
+// was lost if the server restarted (or evicted keys) since from, and is a
+// topic first written after from otherwise. Where the server cannot be
+// asked (a ring client, an ACL that refuses INFO, an error) the answer is
+// the conservative one: lost.
+func (b *Broker) lost(ctx context.Context, topic string, from history.ID, info goredis.XInfoStream, exists bool) bool {
+	lost, fresh := streamLost(from, info, exists)
+	if !fresh {
+		return lost
 	}
-	if del, ok := history.ParseID(info.MaxDeletedEntryID); ok && from.Compare(del) < 0 {
+	var server goredis.Cmdable
+	switch c := b.c.(type) {
+	case *goredis.Client:
+		server = c
+	case *goredis.ClusterClient:
+		n, err := c.MasterForKey(ctx, b.key(topic))
+		if err != nil {
+			return true
+		}
+		server = n
+	default:
 		return true
 	}
-	if info.EntriesAdded <= info.Length {
-		return false
+	text, err := server.Info(ctx, "server", "stats").Result()
+	if err != nil {
+		return true
 	}
-	first := info.RecordedFirstEntryID
-	if first == "" || first == "0-0" {
-		first = info.FirstEntry.ID
+	started, evicted, ok := parseInfo(text)
+	return !ok || evicted || from.MS < started
+}
+
+// parseInfo returns when the server started, in Unix milliseconds by its
+// own clock (which stream IDs use too), and whether it evicted keys, from
+// INFO server and stats. Redis records its start in whole seconds, so
+// started is the end of that second: an ID from the server's first second
+// counts as older than the server.
+func parseInfo(text string) (started uint64, evicted, ok bool) {
+	var nowUS, uptime, ev int64 = -1, -1, -1
+	for line := range strings.Lines(text) {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			continue
+		}
+		switch k {
+		case "server_time_usec":
+			nowUS = n
+		case "uptime_in_seconds":
+			uptime = n
+		case "evicted_keys":
+			ev = n
+		}
 	}
+	// uptime_in_seconds is the server's cached Unix second (that of
+	// server_time_usec) minus the second it started in.
+	if nowUS < 0 || uptime < 0 || ev < 0 || nowUS/1e6 < uptime {
+		return 0, false, false
+	}
+	return uint64(nowUS/1e6-uptime+1) * 1000, ev > 0, true
+}
+
+// streamLost reports whether entries after from may be gone, from what
+// XINFO STREAM records: entries-added, max-deleted-entry-id and the first
+// entry. fresh means the stream did not exist at from (it is missing or
+// never written, or nothing ever left it and its first entry is newer
+// than from): that is a topic first written after from, or a stream
+// Redis lost and that was written again, which the stream alone cannot
+// tell apart; lost is then true, the conservative answer. Otherwise:
+//   - "0" (everything) is lost only if an entry ever left the stream;
+//   - an entry above from was deleted (XDEL sets max-deleted-entry-id);
+//   - from is below the first entry of a trimmed stream; from equal to the
+//     last trimmed entry counts too, since Redis does not record which
+//     entry that was;
+//   - an empty stream that had entries vouches only for its last ID.
+func streamLost(from history.ID, info goredis.XInfoStream, exists bool) (lost, fresh bool) {
+	everything := from == (history.ID{})
+	if !exists || info.EntriesAdded == 0 {
+		return !everything, !everything
+	}
+	if everything {
+		return info.EntriesAdded > info.Length, false
+	}
+	if del, ok := history.ParseID(info.MaxDeletedEntryID); ok && from.Compare(del) < 0 {
+		return true, false
+	}
+	first := info.FirstEntry.ID
 	if info.Length == 0 || first == "" {
 		first = info.LastGeneratedID
-		f, _ := history.ParseID(first)
-		return from.Compare(f) < 0
 	}
-	f, _ := history.ParseID(first)
-	return from.Compare(f) < 0
+	f, ok := history.ParseID(first)
+	if !ok {
+		return true, false
+	}
+	if from.Compare(f) >= 0 {
+		return false, false
+	}
+	return true, info.EntriesAdded == info.Length
 }
 
 // info returns XINFO STREAM for topic; exists is false for a missing
@@ -276,7 +395,8 @@ func (b *Broker) info(ctx context.Context, topic string) (goredis.XInfoStream, b
 }
 
 // Close closes every subscription, stops the readers and waits for them
-// (up to Options.Block, see there). It does not close the client.
+// (where a read cannot be interrupted, up to Options.Block, see there).
+// It does not close the client.
 // Idempotent; returns nil.
 func (b *Broker) Close() error {
 	b.mu.Lock()
@@ -288,8 +408,12 @@ func (b *Broker) Close() error {
 	for _, r := range b.readers {
 		r.log.Close()
 	}
+	shared := b.shared
 	b.mu.Unlock()
 	b.cancel()
+	if shared != nil {
+		shared.interrupt()
+	}
 	b.wg.Wait()
 	return nil
 }
@@ -308,166 +432,6 @@ func (b *Broker) Stats() Stats {
 		Errors:      b.errs.Load(),
 		Healthy:     !b.unhealthy.Load(),
 	}
-}
-
-// reader is the one goroutine per topic that reads the stream (XREAD
-// BLOCK) for this instance's subscribers and appends to their shared log.
-type reader struct {
-	b     *Broker
-	topic string
-	log   *history.Log
-	ctx   context.Context    // cancelled by stop or the broker's Close
-	stop  context.CancelFunc // called when the last subscription leaves
-
-	refs int // protected by b.mu
-
-	mu      sync.Mutex // orders appends with subscribe; protects the fields below
-	last    history.ID // last stream ID read from Redis: where reads resume
-	localID history.ID // last ID appended to log (Redis or local)
-	// Publish tokens of this instance's messages, so a message whose XADD
-	// outcome was unknown reaches local subscribers once: seen holds the
-	// ones read from Redis (token -> ID), local the ones delivered
-	// locally instead. Both bounded (Options.Buffer, oldest forgotten).
-	seen  tokens[string]
-	local tokens[struct{}]
-}
-
-// tokens is a map bounded to max entries, forgetting the oldest.
-type tokens[V any] struct {
-	m     map[string]V
-	order []string // ring of keys in insertion order
-	next  int
-}
-
-func (t *tokens[V]) get(k string) (V, bool) {
-	v, ok := t.m[k]
-	return v, ok
-}
-
-func (t *tokens[V]) put(k string, v V, limit int) {
-	if t.m == nil {
-		t.m = make(map[string]V)
-		t.order = make([]string, limit)
-	}
-	if old := t.order[t.next]; old != "" {
-		delete(t.m, old)
-	}
-	t.order[t.next] = k
-	t.next = (t.next + 1) % len(t.order)
-	t.m[k] = v
-}
-
-// subscribe registers a live cursor and returns the Redis position it
-// starts after: entries up to pos are the replay's, later ones the
-// cursor's.
-func (r *reader) subscribe() (*history.Cursor, history.ID) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	c, _ := r.log.Subscribe(history.ID{}, true)
-	return c, r.last
-}
-
-// appendLocal delivers a message Redis did not confirm to the local
-// subscribers, unless the reader already read it from Redis: then it
-// returns its stream ID and stored true.
-func (r *reader) appendLocal(token string, data []byte) (id string, stored bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if id, ok := r.seen.get(token); ok {
-		return id, true
-	}
-	r.local.put(token, struct{}{}, r.b.opt.Buffer)
-	return r.appendLocalLocked(data), false
-}
-
-func (r *reader) appendLocalLocked(data []byte) string {
-	now := time.Now()
-	id := history.ID{MS: uint64(now.UnixMilli())}
-	if id.Compare(r.localID) <= 0 {
-		id = history.ID{MS: r.localID.MS, Seq: r.localID.Seq + 1}
-	}
-	r.localID = id
-	str := id.String()
-	r.log.Append(history.Entry{ID: id, IDStr: str, Data: data, Time: now})
-	return str
-}
-
-func (r *reader) run() {
-	b, ctx := r.b, r.ctx
-	defer r.stop()
-	key := b.key(r.topic)
-	backoff := time.Duration(0)
-	for ctx.Err() == nil {
-		r.mu.Lock()
-		last := r.last.String()
-		r.mu.Unlock()
-		res, err := b.c.XRead(ctx, &goredis.XReadArgs{Streams: []string{key, last}, Count: 256, Block: b.opt.Block}).Result()
-		if errors.Is(err, goredis.Nil) {
-			backoff = 0
-			b.unhealthy.Store(false)
-			continue
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			b.errs.Add(1)
-			b.unhealthy.Store(true)
-			if b.opt.OnError != nil {
-				b.opt.OnError(r.topic, err)
-			}
-			backoff = min(max(2*backoff, b.opt.MinBackoff), b.opt.MaxBackoff)
-			t := time.NewTimer(rand.N(backoff) + 1)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return
-			}
-			continue
-		}
-		backoff = 0
-		b.unhealthy.Store(false)
-		for _, st := range res {
-			for _, m := range st.Messages {
-				r.deliver(m)
-			}
-		}
-	}
-}
-
-func (r *reader) deliver(m goredis.XMessage) {
-	id, ok := history.ParseID(m.ID)
-	if !ok {
-		return
-	}
-	e := history.Entry{ID: id, IDStr: m.ID, Data: payload(m), Time: time.UnixMilli(int64(id.MS))}
-	token, _ := m.Values["p"].(string)
-	own := strings.HasPrefix(token, r.b.instance)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.last = id
-	if own {
-		if _, ok := r.local.get(token); ok {
-			return // already delivered locally when its Publish failed
-		}
-		r.seen.put(token, m.ID, r.b.opt.Buffer)
-	}
-	if id.Compare(r.localID) > 0 {
-		r.localID = id
-	}
-	r.log.Append(e)
-	r.b.received.Add(1)
-}
-
-func payload(m goredis.XMessage) []byte {
-	switch v := m.Values["d"].(type) {
-	case string:
-		return []byte(v)
-	case []byte:
-		return v
-	}
-	return nil
 }
 
 // sub is a subscription: a replay from the stream (XRANGE, a page at a
@@ -549,7 +513,8 @@ func (s *sub) Close() error {
 		s.r.refs--
 		if s.r.refs == 0 && s.b.readers[s.topic] == s.r {
 			delete(s.b.readers, s.topic)
-			s.r.stop()
+			s.r.g.removeLocked(s.r)
+			s.r.log.Close()
 		}
 	})
 	return nil

@@ -95,12 +95,28 @@ type Log struct {
 }
 
 // New returns an empty log whose floor is floor: subscribers from an ID
-// below it are told they may have lost messages.
+// below it are told they may have lost messages. The ring grows as
+// messages arrive (up to lim.MaxMessages), so a log that only has
+// subscribers costs no buffer.
 func New(lim Limits, now func() time.Time, floor ID) *Log {
-	return &Log{lim: lim, now: now, buf: make([]Entry, lim.MaxMessages), floor: floor, sig: make(chan struct{})}
+	return &Log{lim: lim, now: now, floor: floor, sig: make(chan struct{})}
 }
 
 func (l *Log) at(i uint64) *Entry { return &l.buf[i%uint64(len(l.buf))] }
+
+// growLocked makes room for one more entry below MaxMessages, doubling the
+// ring (from 8) and re-laying the retained entries by absolute index.
+func (l *Log) growLocked() {
+	if l.n < len(l.buf) || len(l.buf) >= l.lim.MaxMessages {
+		return
+	}
+	size := min(max(2*len(l.buf), 8), l.lim.MaxMessages)
+	buf := make([]Entry, size)
+	for i := l.head; i < l.head+uint64(l.n); i++ {
+		buf[i%uint64(size)] = *l.at(i)
+	}
+	l.buf = buf
+}
 
 func (l *Log) evictLocked() {
 	e := l.at(l.head)
@@ -134,6 +150,7 @@ func (l *Log) Append(e Entry) {
 		return
 	}
 	l.pruneLocked()
+	l.growLocked()
 	for l.n > 0 && (l.n >= len(l.buf) || (l.lim.MaxBytes > 0 && l.bytes+len(e.Data) > l.lim.MaxBytes)) {
 		l.evictLocked()
 	}
@@ -150,10 +167,14 @@ func (l *Log) Append(e Entry) {
 
 // Prune drops expired entries and reports whether the log is empty with no
 // cursors, so its owner may forget it; it returns the floor to carry on.
+// An empty log gives its ring back.
 func (l *Log) Prune() (idle bool, last ID) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.pruneLocked()
+	if l.n == 0 {
+		l.buf = nil
+	}
 	return l.n == 0 && l.subs == 0, l.floor
 }
 
