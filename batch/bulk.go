@@ -1,14 +1,18 @@
 package batch
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Defaults of [BulkOptions].
@@ -19,6 +23,8 @@ const (
 	DefaultMaxBytes = 1 << 20
 	// DefaultConcurrency is the default of BulkOptions.Concurrency.
 	DefaultConcurrency = 8
+	// DefaultBodyTimeout is the default of BulkOptions.BodyTimeout.
+	DefaultBodyTimeout = 30 * time.Second
 )
 
 // BulkOptions configure a [BulkHandler]. Nil options are valid and mean the
@@ -34,6 +40,17 @@ type BulkOptions struct {
 	// limit.
 	MaxBytes int64
 
+	// BodyTimeout bounds the time from the start of ServeHTTP until the
+	// whole body has arrived; a client that stalls is answered 408 with
+	// nothing processed, even when the server has no ReadTimeout. It is
+	// set through http.ResponseController, so it needs a ResponseWriter
+	// that supports read deadlines (net/http's HTTP/1 and HTTP/2 servers,
+	// and middleware wrappers with an Unwrap method); elsewhere it has no
+	// effect. A server ReadTimeout as short or shorter is never extended.
+	// Zero: [DefaultBodyTimeout] (30s). Negative: no deadline of its own
+	// (the server's ReadTimeout, if any, still applies).
+	BodyTimeout time.Duration
+
 	// Concurrency is how many items of one request run at once. Zero:
 	// [DefaultConcurrency] (8). Negative: one at a time, in order.
 	Concurrency int
@@ -46,17 +63,20 @@ type BulkOptions struct {
 	// have fail (400) instead of ignoring the field. False: ignored.
 	DisallowUnknownFields bool
 
-	// Problem maps an item's error (a [*PanicError] when the function
-	// panicked) to what the client is told; it is also the place to log
-	// it. It may return nil for the default. Nil: a [*Problem] found in the
-	// error's chain is sent as is; any other error becomes a 500 without
-	// detail, so internal error text never reaches the client.
+	// Problem maps an item's error (a [*PanicError] when the function, or
+	// T's UnmarshalJSON, panicked; [ErrGoexit] when it called
+	// runtime.Goexit) to what the client is told; it is also the place to
+	// log it. It may return nil for the default, and a panic in it counts
+	// as nil. Nil: a [*Problem] found in the error's chain is sent as is;
+	// any other error becomes a 500 without detail, so internal error text
+	// never reaches the client.
 	Problem func(r *http.Request, index int, err error) *Problem
 
 	// Idempotency stores responses for requests that carry an
-	// Idempotency-Key header: a retry with the same key and body gets the
+	// Idempotency-Key header: a retry with the same key and the same
+	// request (method, path, query and body; see [Fingerprint]) gets the
 	// stored response (with header Idempotent-Replayed: true) instead of
-	// running the items again; the same key with a different body is
+	// running the items again; the same key with a different request is
 	// answered 422, and a retry while the first is still running 409.
 	// Once a request is claimed its items run to the end even if the
 	// client goes away, so the retry finds the whole response. Nil: the
@@ -81,6 +101,9 @@ func (o *BulkOptions) withDefaults() BulkOptions {
 	}
 	if c.MaxBytes == 0 {
 		c.MaxBytes = DefaultMaxBytes
+	}
+	if c.BodyTimeout == 0 {
+		c.BodyTimeout = DefaultBodyTimeout
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = DefaultConcurrency
@@ -148,6 +171,7 @@ type BulkStats struct {
 //     failed item carries its own status and a problem document.
 //   - 400: the body is empty, not JSON, not an array, or an empty array; or
 //     the Idempotency-Key header is malformed.
+//   - 408: the body did not arrive within BodyTimeout.
 //   - 409: a request with the same Idempotency-Key is still running.
 //   - 413: the body is larger than MaxBytes or holds more than MaxItems
 //     items. Nothing was processed, so the client may split and retry.
@@ -156,10 +180,13 @@ type BulkStats struct {
 //
 // Whole-request errors are problem documents (application/problem+json).
 // An element that is valid JSON but not a valid T fails only that item, with
-// 400. The handler serves any method; route only POST (or PUT/PATCH) to it.
+// 400. An item function that panics or calls runtime.Goexit fails only its
+// item, with 500. The handler serves any method; route only POST (or
+// PUT/PATCH) to it.
 //
-// A BulkHandler is safe for concurrent use. It starts goroutines only while
-// serving a request and joins them before the response is written.
+// A BulkHandler is safe for concurrent use. Items run on goroutines it
+// starts for the request (never on the handler's own, so runtime.Goexit in
+// an item cannot end the request), joined before the response is written.
 type BulkHandler[T, R any] struct {
 	fn   func(ctx context.Context, item T) (R, error)
 	opts BulkOptions
@@ -206,7 +233,7 @@ func (h *BulkHandler[T, R]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.reject(w, NewProblem(http.StatusUnsupportedMediaType, "the Content-Type must be application/json"))
 		return
 	}
-	body, p := readBody(w, r, h.opts.MaxBytes)
+	body, p := readBody(w, r, h.opts.MaxBytes, h.opts.BodyTimeout)
 	if p != nil {
 		h.reject(w, p)
 		return
@@ -247,10 +274,7 @@ func (h *BulkHandler[T, R]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	h.inFlight.Add(1)
-	results := h.run(ctx, r, raws)
-	h.inFlight.Add(-1)
-	status, respBody := h.encode(r, results)
+	status, respBody := h.run(ctx, r, raws)
 
 	if claim != nil {
 		claim.complete(ctx, &StoredResponse{Status: status, ContentType: "application/json", Body: respBody})
@@ -273,38 +297,63 @@ type bulkRun[T, R any] struct {
 	r       *http.Request
 	raws    []json.RawMessage
 	results []ItemResult[R]
-	next    atomic.Int64
+	next    atomic.Int64 // the next item to run
+	wg      sync.WaitGroup
 }
 
-// run runs every item with at most Concurrency at once and returns their
-// results in order.
-func (h *BulkHandler[T, R]) run(ctx context.Context, r *http.Request, raws []json.RawMessage) []ItemResult[R] {
+// run runs every item with at most Concurrency at once and returns the
+// response's status and body.
+func (h *BulkHandler[T, R]) run(ctx context.Context, r *http.Request, raws []json.RawMessage) (int, []byte) {
+	h.inFlight.Add(1)
+	defer h.inFlight.Add(-1)
 	st := &bulkRun[T, R]{ctx: ctx, r: r, raws: raws, results: make([]ItemResult[R], len(raws))}
 	workers := min(h.opts.Concurrency, len(raws))
-	var wg sync.WaitGroup
-	wg.Add(workers - 1)
-	for range workers - 1 {
-		go h.worker(st, &wg)
+	st.wg.Add(workers)
+	for range workers {
+		go h.worker(st)
 	}
-	h.work(st)
-	wg.Wait()
-	return st.results
+	st.wg.Wait()
+	return h.encode(r, st.results)
 }
 
-// worker runs items on a goroutine of its own; named so stacks read well.
-func (h *BulkHandler[T, R]) worker(st *bulkRun[T, R], wg *sync.WaitGroup) {
-	defer wg.Done()
-	h.work(st)
-}
-
-func (h *BulkHandler[T, R]) work(st *bulkRun[T, R]) {
+// worker runs items until none are left. User code (T's UnmarshalJSON, the
+// item function, the Problem hook) runs on workers, never on the handler's
+// goroutine, so a panic or runtime.Goexit that escapes it ends a worker,
+// not the request: the deferred call fails the item that was running and
+// starts a worker for the rest.
+func (h *BulkHandler[T, R]) worker(st *bulkRun[T, R]) {
+	defer st.wg.Done() // deferred first: runs even if the next one is cut short
+	cur := -1          // the item running; -1 between items
+	defer func() {
+		if cur < 0 {
+			return
+		}
+		err := ErrGoexit
+		if v := recover(); v != nil {
+			err = newPanicError(v)
+		}
+		h.abandoned(st, cur, err)
+	}()
 	for {
 		i := int(st.next.Add(1) - 1)
 		if i >= len(st.raws) {
 			return
 		}
+		cur = i
 		st.results[i] = h.item(st, i)
+		cur = -1
 	}
+}
+
+// abandoned fails item i, whose user code ended its worker, and starts a
+// worker for the items left.
+func (h *BulkHandler[T, R]) abandoned(st *bulkRun[T, R], i int, err error) {
+	st.wg.Add(1)
+	go h.worker(st)
+	h.failed.Add(1)
+	// The default first, in case the Problem hook ends this goroutine too.
+	st.results[i] = failure[R](i, &Problem{})
+	st.results[i] = failure[R](i, h.problem(st.r, i, err))
 }
 
 // item decodes and runs item i.
@@ -324,8 +373,13 @@ func (h *BulkHandler[T, R]) item(st *bulkRun[T, R], i int) ItemResult[R] {
 	return ItemResult[R]{Index: i, Status: h.opts.SuccessStatus, Result: res}
 }
 
+// fail counts a failed item and returns its result.
 func (h *BulkHandler[T, R]) fail(i int, p *Problem) ItemResult[R] {
 	h.failed.Add(1)
+	return failure[R](i, p)
+}
+
+func failure[R any](i int, p *Problem) ItemResult[R] {
 	p = p.normalized()
 	if p.Status < 400 { // a failure must not look like a success
 		p.Status = http.StatusInternalServerError
@@ -334,31 +388,10 @@ func (h *BulkHandler[T, R]) fail(i int, p *Problem) ItemResult[R] {
 	return ItemResult[R]{Index: i, Status: p.Status, Error: p}
 }
 
-// call runs the item function, turning a panic into a *PanicError.
-func (h *BulkHandler[T, R]) call(ctx context.Context, item T) (res R, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = newPanicError(r)
-		}
-	}()
-	return h.fn(ctx, item)
-}
-
-func (h *BulkHandler[T, R]) problem(r *http.Request, i int, err error) *Problem {
-	if h.opts.Problem != nil {
-		if p := h.opts.Problem(r, i, err); p != nil {
-			return p
-		}
-	}
-	var p *Problem
-	if errors.As(err, &p) && p != nil {
-		return p
-	}
-	return &Problem{Status: http.StatusInternalServerError}
-}
-
-// encode renders the response body. A result that cannot be encoded as JSON
-// fails its item alone.
+// encode renders the response body. Encoding runs R's MarshalJSON, user
+// code, so it runs aside from the handler's goroutine; when it fails
+// (error, panic or runtime.Goexit), each result is tried alone and the
+// ones that cannot be encoded fail their item.
 func (h *BulkHandler[T, R]) encode(r *http.Request, results []ItemResult[R]) (int, []byte) {
 	resp := BulkResponse[R]{Results: results}
 	count := func() {
@@ -372,26 +405,93 @@ func (h *BulkHandler[T, R]) encode(r *http.Request, results []ItemResult[R]) (in
 		}
 	}
 	count()
-	body, err := json.Marshal(resp)
+	var body bytes.Buffer // json.Encoder ends it with a newline, in place
+	err := aside(func() error { return json.NewEncoder(&body).Encode(resp) })
 	if err != nil {
 		for i := range results {
 			if results[i].Error != nil {
 				continue
 			}
-			if _, err := json.Marshal(results[i].Result); err != nil {
-				results[i] = h.fail(i, h.problem(r, i, errors.New("batch: encoding the item's result: "+err.Error())))
+			if err := aside(func() error { _, err := json.Marshal(results[i].Result); return err }); err != nil {
+				err = fmt.Errorf("batch: encoding the item's result: %w", err)
+				p := &Problem{}
+				aside(func() error { p = h.problem(r, i, err); return nil })
+				results[i] = h.fail(i, p)
 			}
 		}
 		count()
-		if body, err = json.Marshal(resp); err != nil {
-			body = []byte(`{"results":[],"succeeded":0,"failed":0}`)
+		body.Reset()
+		if err := aside(func() error { return json.NewEncoder(&body).Encode(resp) }); err != nil {
+			// Only a MarshalJSON that fails at random gets here.
+			resp.Results = []ItemResult[R]{}
+			resp.Succeeded, resp.Failed = 0, len(results)
+			body.Reset()
+			json.NewEncoder(&body).Encode(resp)
 		}
 	}
 	status := http.StatusOK
 	if resp.Failed > 0 {
 		status = http.StatusMultiStatus
 	}
-	return status, append(body, '\n')
+	return status, body.Bytes()
+}
+
+// aside runs f on a goroutine of its own and returns its error, or a
+// [*PanicError] or [ErrGoexit] when f panicked or called runtime.Goexit,
+// which then end that goroutine instead of the caller's.
+func aside(f func() error) (err error) {
+	done := make(chan struct{})
+	go func() {
+		returned := false
+		defer func() {
+			if !returned {
+				err = ErrGoexit
+				if v := recover(); v != nil {
+					err = newPanicError(v)
+				}
+			}
+			close(done)
+		}()
+		err = f()
+		returned = true
+	}()
+	<-done
+	return err
+}
+
+// call runs the item function, turning a panic into a *PanicError (a
+// runtime.Goexit is the worker's to handle).
+func (h *BulkHandler[T, R]) call(ctx context.Context, item T) (res R, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = newPanicError(r)
+		}
+	}()
+	return h.fn(ctx, item)
+}
+
+// problem maps an item's error through the Problem hook (a panic in it
+// counts as nil) or the default.
+func (h *BulkHandler[T, R]) problem(r *http.Request, i int, err error) *Problem {
+	if h.opts.Problem != nil {
+		if p := h.hook(r, i, err); p != nil {
+			return p
+		}
+	}
+	var p *Problem
+	if errors.As(err, &p) && p != nil {
+		return p
+	}
+	return &Problem{Status: http.StatusInternalServerError}
+}
+
+func (h *BulkHandler[T, R]) hook(r *http.Request, i int, err error) (p *Problem) {
+	defer func() {
+		if recover() != nil {
+			p = nil
+		}
+	}()
+	return h.opts.Problem(r, i, err)
 }
 
 // idempotencyClaim is a request's hold on its Idempotency-Key.
@@ -416,14 +516,16 @@ func (c *idempotencyClaim) abortUnlessDone(ctx context.Context) {
 }
 
 // fingerprint identifies a request for its Idempotency-Key: method, path
-// and body.
+// as sent (escaped, since routers may tell /a%2Fb from /a/b), query and
+// body, each prefixed by its length so no two requests hash the same bytes.
 func fingerprint(r *http.Request, body []byte) Fingerprint {
 	h := sha256.New()
-	h.Write([]byte(r.Method))
-	h.Write([]byte{0})
-	h.Write([]byte(r.URL.Path))
-	h.Write([]byte{0})
-	h.Write(body)
+	var n [8]byte
+	for _, part := range [...][]byte{[]byte(r.Method), []byte(r.URL.EscapedPath()), []byte(r.URL.RawQuery), body} {
+		binary.BigEndian.PutUint64(n[:], uint64(len(part)))
+		h.Write(n[:])
+		h.Write(part)
+	}
 	var fp Fingerprint
 	h.Sum(fp[:0])
 	return fp

@@ -10,6 +10,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -412,5 +413,198 @@ func TestBulkOverRealServer(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMultiStatus || !json.Valid(body) {
 		t.Fatalf("status %d body %s", resp.StatusCode, body)
+	}
+}
+
+// serveOff runs serve on a goroutine of its own, so an item function that
+// ends the handler's goroutine with runtime.Goexit cannot end the test's;
+// returned reports whether ServeHTTP returned.
+func serveOff(h http.Handler, body string) (r response, returned bool) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r = serve(h, "application/json", body)
+		returned = true
+	}()
+	<-done
+	return r, returned
+}
+
+// TestBulkGoexit: an item function that calls runtime.Goexit fails its own
+// item with a 500, like a panic, whichever goroutine runs it (with
+// Concurrency 1 that used to be the handler's own); the other items run and
+// the counters come back.
+func TestBulkGoexit(t *testing.T) {
+	exiting := map[int]bool{0: true, 7: true, 19: true}
+	fn := func(ctx context.Context, o order) (created, error) {
+		if o.Qty == 1 {
+			runtime.Goexit()
+		}
+		return createOrder(ctx, o)
+	}
+	items := make([]order, 20)
+	for i := range items {
+		items[i] = order{SKU: fmt.Sprint(i)}
+		if exiting[i] {
+			items[i].Qty = 1
+		}
+	}
+	body, _ := json.Marshal(items)
+	for _, conc := range []int{-1, 2, 8, 50} {
+		t.Run(fmt.Sprint("concurrency=", conc), func(t *testing.T) {
+			var mu sync.Mutex
+			var hookSaw []error
+			h := newBulk(t, fn, &batch.BulkOptions{Concurrency: conc, Problem: func(_ *http.Request, _ int, err error) *batch.Problem {
+				mu.Lock()
+				hookSaw = append(hookSaw, err)
+				mu.Unlock()
+				return nil
+			}})
+			for range 20 { // many tries: which goroutine runs an item varies
+				r, returned := serveOff(h, string(body))
+				if !returned {
+					t.Fatal("runtime.Goexit in an item ended the handler's goroutine")
+				}
+				if r.status != http.StatusMultiStatus {
+					t.Fatalf("status = %d, want 207; %s", r.status, r.body)
+				}
+				br := decodeBulk(t, r)
+				if br.Succeeded != 17 || br.Failed != 3 {
+					t.Fatalf("succeeded %d failed %d, want 17 and 3", br.Succeeded, br.Failed)
+				}
+				for i, res := range br.Results {
+					want := http.StatusOK
+					if exiting[i] {
+						want = http.StatusInternalServerError
+					}
+					if res.Index != i || res.Status != want || (res.Error == nil) != (want == http.StatusOK) {
+						t.Fatalf("result %d = %+v, want status %d", i, res, want)
+					}
+				}
+			}
+			if st := h.Stats(); st.InFlight != 0 || st.Failed != 20*3 || st.Items != 20*20 {
+				t.Fatalf("stats = %+v", st)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(hookSaw) != 20*3 {
+				t.Fatalf("Problem hook called %d times, want %d", len(hookSaw), 20*3)
+			}
+			for _, err := range hookSaw {
+				if !errors.Is(err, batch.ErrGoexit) {
+					t.Fatalf("Problem hook got %v, want ErrGoexit", err)
+				}
+			}
+		})
+	}
+}
+
+// touchy is an item whose decoding can panic or call runtime.Goexit.
+type touchy struct{ mode string }
+
+func (t *touchy) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, &t.mode); err != nil {
+		return err
+	}
+	switch t.mode {
+	case "decode-panic":
+		panic("decode")
+	case "decode-goexit":
+		runtime.Goexit()
+	}
+	return nil
+}
+
+// touchyResult is a result whose encoding can panic, call runtime.Goexit
+// or fail.
+type touchyResult struct{ mode string }
+
+func (r touchyResult) MarshalJSON() ([]byte, error) {
+	switch r.mode {
+	case "encode-panic":
+		panic("encode")
+	case "encode-goexit":
+		runtime.Goexit()
+	case "encode-error":
+		return nil, errors.New("cannot encode")
+	}
+	return json.Marshal(r.mode)
+}
+
+// TestBulkUserCodeFails: every piece of user code a BulkHandler runs (T's
+// UnmarshalJSON, the item function, R's MarshalJSON, the Problem hook) can
+// panic or call runtime.Goexit; each fails only its own item with a 500,
+// the handler answers, and the counters come back.
+func TestBulkUserCodeFails(t *testing.T) {
+	modes := []string{"ok", "decode-panic", "decode-goexit", "fn-panic", "fn-goexit", "encode-panic",
+		"encode-goexit", "encode-error", "hook-panic", "hook-goexit", "ok"}
+	fn := func(_ context.Context, in touchy) (touchyResult, error) {
+		switch in.mode {
+		case "fn-panic":
+			panic("fn")
+		case "fn-goexit":
+			runtime.Goexit()
+		case "hook-panic", "hook-goexit":
+			return touchyResult{}, errors.New(in.mode)
+		}
+		return touchyResult(in), nil
+	}
+	hook := func(_ *http.Request, _ int, err error) *batch.Problem {
+		switch err.Error() {
+		case "hook-panic":
+			panic("hook")
+		case "hook-goexit":
+			runtime.Goexit()
+		}
+		return nil
+	}
+	body, _ := json.Marshal(modes)
+	for _, conc := range []int{-1, 3} {
+		t.Run(fmt.Sprint("concurrency=", conc), func(t *testing.T) {
+			h, err := batch.NewBulkHandler(fn, &batch.BulkOptions{Concurrency: conc, Problem: hook})
+			if err != nil {
+				t.Fatal(err)
+			}
+			const tries = 10
+			for range tries {
+				r, returned := serveOff(h, string(body))
+				if !returned {
+					t.Fatal("user code ended the handler's goroutine")
+				}
+				if r.status != http.StatusMultiStatus {
+					t.Fatalf("status = %d; %s", r.status, r.body)
+				}
+				var br struct {
+					Results []struct {
+						Index  int             `json:"index"`
+						Status int             `json:"status"`
+						Result json.RawMessage `json:"result"`
+						Error  *batch.Problem  `json:"error"`
+					} `json:"results"`
+					Succeeded int `json:"succeeded"`
+					Failed    int `json:"failed"`
+				}
+				if err := json.Unmarshal(r.body, &br); err != nil {
+					t.Fatalf("%v: %s", err, r.body)
+				}
+				if len(br.Results) != len(modes) || br.Succeeded != 2 || br.Failed != len(modes)-2 {
+					t.Fatalf("response %s", r.body)
+				}
+				for i, res := range br.Results {
+					if modes[i] == "ok" {
+						if res.Index != i || res.Status != http.StatusOK || string(res.Result) != `"ok"` {
+							t.Fatalf("item %d (%s) = %+v", i, modes[i], res)
+						}
+						continue
+					}
+					if res.Index != i || res.Status != http.StatusInternalServerError || res.Error == nil || res.Error.Detail != "" || res.Result != nil {
+						t.Fatalf("item %d (%s) = %+v, want a 500 without detail", i, modes[i], res)
+					}
+				}
+			}
+			if st := h.Stats(); st.InFlight != 0 || st.Items != tries*uint64(len(modes)) || st.Failed != tries*uint64(len(modes)-2) {
+				t.Fatalf("stats = %+v", st)
+			}
+		})
 	}
 }

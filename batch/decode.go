@@ -6,9 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
+	"net"
 	"net/http"
+	"os"
 	"strings"
+	"time"
 )
 
 // isJSON reports whether a Content-Type header names JSON:
@@ -21,9 +25,14 @@ func isJSON(contentType string) bool {
 	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
 }
 
+// bodyChunk is the first buffer of a body read. The buffer grows only as
+// bytes arrive, so a client that declares a large Content-Length and goes
+// silent holds this much, not what it declared.
+const bodyChunk = 4 << 10
+
 // readBody reads the whole body, at most limit bytes (no limit when
-// negative).
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *Problem) {
+// negative), within timeout (none when not positive).
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, timeout time.Duration) ([]byte, *Problem) {
 	body := r.Body
 	if limit >= 0 {
 		if r.ContentLength > limit {
@@ -31,18 +40,72 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *Pro
 		}
 		body = http.MaxBytesReader(w, r.Body, limit)
 	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
+	setBodyDeadline(w, r, timeout)
+	// The most room the body can need: what was declared, and never more
+	// than the limit, plus the byte that shows the end has come.
+	most := int64(math.MaxInt - 1)
+	if limit >= 0 {
+		most = limit
 	}
-	if _, err := buf.ReadFrom(body); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, tooLarge(limit)
+	if r.ContentLength >= 0 {
+		most = min(most, r.ContentLength)
+	}
+	buf := make([]byte, 0, min(bodyChunk, most+1))
+	for {
+		if len(buf) == cap(buf) {
+			// Double the room, up to most: memory follows the bytes that
+			// arrived. Past most (a body longer than declared, which
+			// MaxBytesReader or the server cuts off), a chunk at a time.
+			n := min(2*cap(buf), int(most)+1)
+			if n <= len(buf) {
+				n = len(buf) + bodyChunk
+			}
+			grown := make([]byte, len(buf), n)
+			copy(grown, buf)
+			buf = grown
 		}
-		return nil, NewProblem(http.StatusBadRequest, "reading the request body failed: "+err.Error())
+		n, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, bodyProblem(err, limit)
+		}
 	}
-	return buf.Bytes(), nil
+	return buf, nil
+}
+
+// setBodyDeadline sets the deadline for reading r's body, where w
+// supports it. It need not be lifted once the body is in: net/http clears
+// it when the body ends (HTTP/1) or applies it to the body alone (HTTP/2),
+// so it never cancels the request's context while items run.
+func setBodyDeadline(w http.ResponseWriter, r *http.Request, timeout time.Duration) {
+	if timeout <= 0 || r.Body == nil || r.Body == http.NoBody {
+		return // nothing to read; a deadline would only hit the server's own read
+	}
+	if srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok && srv.ReadTimeout > 0 && srv.ReadTimeout <= timeout {
+		return // the server's deadline comes first; never extend it
+	}
+	// ErrNotSupported: this ResponseWriter cannot; nothing else to do.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(timeout))
+}
+
+// bodyProblem is what the client is told when reading its body failed. It
+// does not carry the error's text, which names addresses.
+func bodyProblem(err error, limit int64) *Problem {
+	var mbe *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case errors.As(err, &mbe):
+		return tooLarge(limit)
+	case errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		return NewProblem(http.StatusRequestTimeout, "the request body did not arrive in time; send it without pausing")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return NewProblem(http.StatusBadRequest, "the request body ended before its declared length")
+	default:
+		return NewProblem(http.StatusBadRequest, "reading the request body failed")
+	}
 }
 
 func tooLarge(limit int64) *Problem {

@@ -51,18 +51,29 @@
 // # Failures
 //
 // A panic in a function the package runs is recovered and reaches every
-// waiter as a [*PanicError] with the stack; it never crashes the process
-// and never wedges later calls for the key. A fetch function that returns
+// waiter as a [*PanicError] with the stack; a runtime.Goexit reaches them as
+// [ErrGoexit]. Neither crashes the process, leaves a caller waiting or
+// wedges later calls for the key; in a [BulkHandler] either fails only its
+// item (500). A fetch function that returns
 // slices of the wrong length fails each key with an error wrapping
 // [ErrBadFetch] instead of misaligning values. A bad bulk request gets a
 // 4xx with a short problem details body (RFC 9457); see [BulkHandler] for
 // the statuses.
 //
+// # Limits
+//
+// A [BulkHandler] bounds what a client can make it hold: the body
+// (BulkOptions.MaxBytes, 1 MiB; its buffer grows as bytes arrive, never to
+// a declared Content-Length), the items (MaxItems, 1000), and the time the
+// body may take to arrive (BodyTimeout, 30s, answered 408, even on a server
+// without a ReadTimeout).
+//
 // # Goroutines
 //
 // A [Group] call whose starter can be cancelled runs on a goroutine of its
 // own that ends when the function returns. A [Loader] runs each fetch on a
-// goroutine of its own; [Loader.Close] waits for them. A [BulkHandler] and a
+// goroutine of its own; [Loader.Close] waits for them. A [BulkHandler] runs
+// items on workers of its own, never on the handler's goroutine; it and a
 // [BulkClient] join their workers before returning. Nothing runs in the
 // background while idle.
 package batch

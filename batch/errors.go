@@ -26,8 +26,10 @@ var ErrBadFetch = errors.New("batch: fetch broke its contract; return one value 
 // left.
 var ErrAbandoned = errors.New("batch: every caller waiting for the shared call has left")
 
-// ErrGoexit is the error waiters of a [Group] call receive when the call's
-// function called runtime.Goexit instead of returning.
+// ErrGoexit is the error delivered when a function the package runs called
+// runtime.Goexit instead of returning: to the waiters of a [Group] call, to
+// every caller of a [Loader] batch (its fetch function), and to a
+// [BulkHandler]'s Problem hook for the item (answered 500).
 var ErrGoexit = errors.New("batch: function called runtime.Goexit instead of returning")
 
 // PanicError is the error a [Group], [Loader] or [BulkHandler] delivers when

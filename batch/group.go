@@ -23,7 +23,9 @@ type GroupOptions struct {
 	// deadline or cancellation reach the function. To carry the starting
 	// caller's values (a trace span, a logger) without its cancellation,
 	// set it to context.WithoutCancel; do not carry credentials this way,
-	// since the result is shared with callers that have other ones.
+	// since the result is shared with callers that have other ones. A nil
+	// result means context.Background(); a panic (or runtime.Goexit) in
+	// it fails the call as one in the function would.
 	BaseContext func(caller context.Context) context.Context
 }
 
@@ -66,7 +68,8 @@ type GroupStats struct {
 	// Abandoned counts calls whose context was cancelled because every
 	// waiter had left.
 	Abandoned uint64 `json:"abandoned"`
-	// Panics counts functions that panicked (or called runtime.Goexit).
+	// Panics counts functions (or BaseContext hooks) that panicked or
+	// called runtime.Goexit.
 	Panics uint64 `json:"panics"`
 	// InFlight is the number of functions running now.
 	InFlight int `json:"in_flight"`
@@ -179,7 +182,10 @@ func (g *Group[K, V]) Do(ctx context.Context, key K, fn func(ctx context.Context
 
 	base := context.Background()
 	if g.opts.BaseContext != nil {
-		base = g.opts.BaseContext(ctx) // user code: not under mu
+		var ok bool
+		if base, ok = g.baseContext(ctx, key, c); !ok {
+			return v, c.err, c.dups > 0 // c finished with the hook's panic
+		}
 	}
 	if ctxDone == nil {
 		// The starter cannot leave, so it runs fn itself: the call cannot
@@ -243,6 +249,29 @@ func (g *Group[K, V]) leaveLocked(key K, c *call[V]) {
 	if c.cancel != nil {
 		c.cancel(ErrAbandoned)
 	}
+}
+
+// baseContext calls the BaseContext hook (user code: not under mu) for the
+// call c it starts. When the hook panics or calls runtime.Goexit, c finishes
+// with that failure, so the callers that joined it are not left waiting and
+// the key is free.
+func (g *Group[K, V]) baseContext(ctx context.Context, key K, c *call[V]) (base context.Context, ok bool) {
+	defer func() {
+		if ok {
+			return
+		}
+		if r := recover(); r != nil {
+			c.err = newPanicError(r)
+		} else {
+			c.err = ErrGoexit
+		}
+		g.finish(key, c, false)
+	}()
+	base = g.opts.BaseContext(ctx)
+	if base == nil {
+		base = context.Background()
+	}
+	return base, true
 }
 
 // runAsync runs a call on a goroutine of its own; named so stacks read well.

@@ -342,7 +342,97 @@ func TestGroupGoexit(t *testing.T) {
 					t.Fatal("starter did not return")
 				}
 			}
+			// Counted like a panic, nothing left waiting, the key not wedged.
+			if st := g.Stats(); st.Panics != 1 || st.InFlight != 0 || st.Waiting != 0 || st.Calls != 1 {
+				t.Fatalf("stats = %+v", st)
+			}
+			if v, err, _ := g.Do(ctx, "k", func(context.Context) (int, error) { return 1, nil }); v != 1 || err != nil {
+				t.Fatalf("after Goexit: %v, %v", v, err)
+			}
 		})
+	}
+}
+
+// TestGroupBaseContextFails: a BaseContext hook that panics or calls
+// runtime.Goexit must not leave the call registered: callers that joined
+// it get the failure, and the key starts afresh.
+func TestGroupBaseContextFails(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		fail func()
+		want func(error) bool
+	}{
+		{"panic", func() { panic("base") }, func(err error) bool {
+			var pe *batch.PanicError
+			return errors.As(err, &pe) && pe.Value == "base"
+		}},
+		{"goexit", runtime.Goexit, func(err error) bool { return err == batch.ErrGoexit }},
+	} {
+		for _, k := range ctxKinds {
+			t.Run(tt.name+"/"+k.name, func(t *testing.T) {
+				ctx := k.ctx(t)
+				if ctx.Done() != nil {
+					// A generous bound, so a hang fails instead of timing
+					// out the whole binary.
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+					defer cancel()
+				}
+				testGroupBaseContextFails(t, ctx, tt.fail, tt.want)
+			})
+		}
+	}
+}
+
+func testGroupBaseContextFails(t *testing.T, ctx context.Context, failWith func(), want func(error) bool) {
+	var fail atomic.Bool
+	fail.Store(true)
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	g := batch.NewGroup[string, int](&batch.GroupOptions{BaseContext: func(ctx context.Context) context.Context {
+		if fail.Load() {
+			close(entered)
+			<-release
+			failWith()
+		}
+		return ctx
+	}})
+	fn := func(context.Context) (int, error) { return 1, nil }
+
+	starter := make(chan error, 1)
+	starterGone := make(chan struct{})
+	go func() {
+		defer close(starterGone)
+		defer func() {
+			if r := recover(); r != nil {
+				starter <- fmt.Errorf("panicked: %v", r)
+			}
+		}()
+		_, err, _ := g.Do(ctx, "k", fn)
+		starter <- err
+	}()
+	<-entered
+	fail.Store(false)
+	joiner := make(chan error, 1)
+	go func() { _, err, _ := g.Do(ctx, "k", fn); joiner <- err }()
+	waitFor(func() bool { return g.Stats().Waiting == 2 })
+	close(release)
+	if err := <-joiner; !want(err) {
+		t.Fatalf("joiner err = %v", err)
+	}
+	<-starterGone
+	select {
+	case err := <-starter:
+		if !want(err) {
+			t.Fatalf("starter err = %v", err)
+		}
+	default: // Goexit ended the starter's goroutine, as it asked
+	}
+	if st := g.Stats(); st.InFlight != 0 || st.Waiting != 0 || st.Panics != 1 {
+		t.Fatalf("stats = %+v", st)
+	}
+	if v, err, _ := g.Do(ctx, "k", fn); v != 1 || err != nil {
+		t.Fatalf("after the failure: %v, %v", v, err)
 	}
 }
 

@@ -15,11 +15,14 @@ import (
 var ErrKeyInProgress = errors.New("batch: idempotency key in use by a request still running")
 
 // ErrKeyReused is returned by [IdempotencyStore.Begin] when the key was used
-// for a request with a different fingerprint. A [BulkHandler] answers 422.
+// for a request with a different fingerprint (another method, path, query
+// or body). A [BulkHandler] answers 422.
 var ErrKeyReused = errors.New("batch: idempotency key already used for a different request")
 
 // Fingerprint identifies the request an idempotency key was used for: a
-// SHA-256 of its method, path and body.
+// SHA-256 of its method, path (as sent, escaped), raw query and body. A
+// request that differs in any of them, such as the same body with
+// ?dry_run=1, is another request.
 type Fingerprint [sha256.Size]byte
 
 // StoredResponse is a response kept for replay under an idempotency key.

@@ -59,6 +59,55 @@ func TestBulkIdempotency(t *testing.T) {
 	}
 }
 
+// TestBulkIdempotencyFingerprint: a key is bound to the whole request:
+// method, path, query and body. A request that differs in any of them is a
+// different request (422), never the replay of another: ?dry_run=1 must
+// not get the stored answer of a real run.
+func TestBulkIdempotencyFingerprint(t *testing.T) {
+	var ran atomic.Int64
+	fn := func(ctx context.Context, o order) (created, error) { ran.Add(1); return createOrder(ctx, o) }
+	h := newBulk(t, fn, &batch.BulkOptions{Idempotency: newStore(t, nil)})
+	const body = `[{"sku":"a"}]`
+	do := func(method, target, body string) response {
+		req := httptest.NewRequest(method, target, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", "k")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return response{rec.Code, rec.Header(), rec.Body.Bytes()}
+	}
+	if r := do(http.MethodPost, "/orders/bulk?x=1", body); r.status != http.StatusOK {
+		t.Fatalf("first: %d %s", r.status, r.body)
+	}
+	for _, tt := range []struct {
+		name, method, target, body string
+		status                     int
+	}{
+		{"same request", http.MethodPost, "/orders/bulk?x=1", body, http.StatusOK},
+		{"dry run", http.MethodPost, "/orders/bulk?x=1&dry_run=1", body, http.StatusUnprocessableEntity},
+		{"no query", http.MethodPost, "/orders/bulk", body, http.StatusUnprocessableEntity},
+		{"trailing ampersand", http.MethodPost, "/orders/bulk?x=1&", body, http.StatusUnprocessableEntity},
+		{"other query", http.MethodPost, "/orders/bulk?x=2", body, http.StatusUnprocessableEntity},
+		{"other path", http.MethodPost, "/orders/bulk2?x=1", body, http.StatusUnprocessableEntity},
+		{"escaped path", http.MethodPost, "/orders%2Fbulk?x=1", body, http.StatusUnprocessableEntity},
+		{"other method", http.MethodPut, "/orders/bulk?x=1", body, http.StatusUnprocessableEntity},
+		{"other body", http.MethodPost, "/orders/bulk?x=1", `[{"sku":"b"}]`, http.StatusUnprocessableEntity},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := do(tt.method, tt.target, tt.body)
+			if r.status != tt.status {
+				t.Fatalf("status = %d, want %d; %s", r.status, tt.status, r.body)
+			}
+			if replayed := r.header.Get("Idempotent-Replayed") == "true"; replayed != (tt.status == http.StatusOK) {
+				t.Fatalf("Idempotent-Replayed = %v", replayed)
+			}
+		})
+	}
+	if ran.Load() != 1 {
+		t.Fatalf("items ran %d times, want once", ran.Load())
+	}
+}
+
 func TestBulkIdempotencyInProgress(t *testing.T) {
 	started := make(chan struct{})
 	release := make(chan struct{})

@@ -49,9 +49,10 @@ type LoaderOptions struct {
 	// loader with Cache grows without bound and serves stale data. As in
 	// DataLoader, a key's own error (such as [ErrNotFound]) is cached like
 	// a value, while failures that may be transient are not: an error for
-	// the whole batch, a panic, a broken contract ([ErrBadFetch]) and
-	// context errors. False: results are shared only by the callers that
-	// asked for the key while it was pending or being fetched.
+	// the whole batch, a panic or runtime.Goexit, a broken contract
+	// ([ErrBadFetch]) and context errors. False: results are shared only
+	// by the callers that asked for the key while it was pending or being
+	// fetched.
 	Cache bool
 }
 
@@ -164,7 +165,7 @@ type LoaderStats struct {
 	FullBatches uint64 `json:"full_batches"`
 	// Keys counts keys fetched.
 	Keys uint64 `json:"keys"`
-	// Panics counts fetches that panicked.
+	// Panics counts fetches that panicked or called runtime.Goexit.
 	Panics uint64 `json:"panics"`
 	// Pending is the number of keys waiting for their batch to be
 	// dispatched now.
@@ -478,16 +479,29 @@ func (c *core[S, K, V]) execute(b *loaderBatch[S, K, V]) {
 		ctx, cancel = context.WithTimeout(ctx, c.opts.Timeout)
 		defer cancel()
 	}
+	fetched := false
+	defer func() {
+		if !fetched { // the fetch called runtime.Goexit, which goes on after this
+			b.err = ErrGoexit
+			c.publish(b, true)
+		}
+	}()
 	vals, errs, panicked := c.safeFetch(ctx, b)
+	fetched = true
 	if panicked != nil {
 		b.err = panicked
 	} else {
 		b.settle(vals, errs)
 	}
+	c.publish(b, panicked != nil)
+}
 
+// publish hands b's results to its callers and drops the entries that
+// must not outlive the fetch.
+func (c *core[S, K, V]) publish(b *loaderBatch[S, K, V], panicked bool) {
 	c.mu.Lock()
 	c.stats.InFlight--
-	if panicked != nil {
+	if panicked {
 		c.stats.Panics++
 	}
 	// Without the cache, a key's entry lives only while it is pending or

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -565,5 +566,67 @@ func TestLoaderStress(t *testing.T) {
 	}
 	if st := l.Stats(); st.Loads != 32*200 || st.Pending != 0 {
 		t.Fatalf("stats = %+v", st)
+	}
+}
+
+// TestLoaderGoexit: a fetch that calls runtime.Goexit fails every key of
+// its batch with ErrGoexit instead of leaving the callers waiting, on both
+// fetch goroutines (a full batch, and a window that ran out); the stats
+// come back and the next batch is fetched.
+func TestLoaderGoexit(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		opts batch.LoaderOptions
+	}{
+		{"full batch", batch.LoaderOptions{Wait: never, MaxBatch: 3}},
+		{"window", batch.LoaderOptions{Wait: time.Microsecond, MaxBatch: -1}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var calls atomic.Int64
+			var exited []int // the keys of the batch whose fetch exits
+			fetch := func(_ context.Context, keys []int) ([]int, []error) {
+				if calls.Add(1) == 1 {
+					exited = slices.Clone(keys)
+					runtime.Goexit()
+				}
+				return keys, nil
+			}
+			l := newLoader(t, fetch, &tt.opts)
+			// A generous bound, so a hang fails instead of timing out the
+			// whole binary.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			// With a short window the keys may split over batches: those
+			// of the first get ErrGoexit, the others their values.
+			keys := []int{1, 2, 3}
+			var thunks []func() (int, error)
+			for _, k := range keys {
+				thunks = append(thunks, l.LoadThunk(ctx, k))
+			}
+			results := make([]error, len(keys))
+			vals := make([]int, len(keys))
+			for i, th := range thunks {
+				vals[i], results[i] = th()
+			}
+			// exited is written before the batch's result is published.
+			if len(exited) == 0 {
+				t.Fatal("the first fetch had no keys")
+			}
+			for i, k := range keys {
+				if slices.Contains(exited, k) {
+					if !errors.Is(results[i], batch.ErrGoexit) {
+						t.Fatalf("key %d: err = %v, want ErrGoexit", k, results[i])
+					}
+				} else if results[i] != nil || vals[i] != k {
+					t.Fatalf("key %d in a later batch: %v, %v", k, vals[i], results[i])
+				}
+			}
+			if st := l.Stats(); st.InFlight != 0 || st.Panics != 1 || st.Pending != 0 {
+				t.Fatalf("stats = %+v", st)
+			}
+			if vals, errs := l.LoadMany(ctx, keys); errs != nil || !slices.Equal(vals, keys) {
+				t.Fatalf("after Goexit: %v, %v", vals, errs)
+			}
+		})
 	}
 }
