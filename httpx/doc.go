@@ -38,6 +38,14 @@
 // timeout just under common load balancers' 60s, HTTP/2 with PING health
 // checks, TLS session resumption.
 //
+// Concurrent first requests to an origin share one dial when it speaks
+// HTTP/2: while a TLS dial to the origin is in flight, the others wait for
+// it to learn the protocol, and use its connection if it is HTTP/2 or dial
+// their own if it is HTTP/1.1 (net/http alone dials once per request until
+// it knows, so a burst of 50 costs 50 handshakes for one connection kept).
+// Origins last seen on HTTP/1.1 are dialed without waiting. Requests
+// through a proxy are not coalesced.
+//
 // Host names are resolved by a [Resolver] that caches answers for their
 // DNS TTL (it sends its own queries with dnsmessage to learn the TTL),
 // coalesces concurrent lookups, serves a stale answer for a bounded time

@@ -519,6 +519,10 @@ func (e *quicDialError) Unwrap() error { return e.err }
 // dialForH3 is the http3.Transport's Dial: it hands over the connection a
 // race made, or dials one.
 func (r *racer) dialForH3(ctx context.Context, addr string, tlsConf *tls.Config, qcfg *quic.Config) (*quic.Conn, error) {
+	// quic-go dials with the values of the request that asked first.
+	if rt, ok := ctx.Value(requestTraceKey{}).(*requestTrace); ok {
+		rt.dialingH3()
+	}
 	r.mu.Lock()
 	o := r.origins[addr]
 	if o != nil && o.stashed && o.conn != nil {
@@ -554,7 +558,14 @@ func (r *racer) dialForH3(ctx context.Context, addr string, tlsConf *tls.Config,
 // h3RoundTrip sends req over HTTP/3, falling back to TCP where that is
 // safe.
 func (r *racer) h3RoundTrip(req *http.Request, key string) (*http.Response, error) {
+	rt, _ := req.Context().Value(requestTraceKey{}).(*requestTrace)
+	if rt != nil {
+		rt.setH3(true)
+	}
 	resp, err := r.h3.RoundTrip(req)
+	if rt != nil {
+		rt.setH3(false)
+	}
 	if err == nil {
 		r.mu.Lock()
 		if o := r.origins[key]; o != nil {

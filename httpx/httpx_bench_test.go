@@ -177,3 +177,43 @@ func BenchmarkParseAltSvc(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkColdBurst sends 50 concurrent GETs from a new client to an
+// origin, the start of a program or a client made per job. Over HTTP/2,
+// with dials coalesced, one handshake serves the burst, where net/http
+// alone makes one per request; HTTP/1.1 needs one per request either way.
+func BenchmarkColdBurst(b *testing.B) {
+	h1TLS := testCert().ServerTLS()
+	h1TLS.NextProtos = []string{"http/1.1"}
+	h1 := startServer(b, protoHandler, &httpx.ServerOptions{TLSConfig: h1TLS}, false, false)
+	h2 := startServer(b, protoHandler, nil, false, false)
+	const burst = 50
+	for _, tc := range []struct{ name, url string }{{"h2", h2.URL}, {"h1", h1.URL}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var handshakes int64
+			for b.Loop() {
+				c, err := httpx.NewClient(&httpx.Options{TLSConfig: testCert().ClientTLS()})
+				if err != nil {
+					b.Fatal(err)
+				}
+				var wg sync.WaitGroup
+				for range burst {
+					wg.Go(func() {
+						resp, err := c.Get(tc.url)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+					})
+				}
+				wg.Wait()
+				handshakes += c.Stats().TLSHandshakes
+				c.Close()
+			}
+			b.ReportMetric(float64(handshakes)/float64(b.N), "handshakes/op")
+		})
+	}
+}

@@ -53,7 +53,11 @@ type Counts struct {
 }
 
 // ReuseRatio is Reused/GotConns: the share of requests that did not wait for
-// a new connection. It is 0 before the first request.
+// a new connection. GotConns-Reused is the number of new connections that
+// carried a request, which equals TLSHandshakes over TLS when no dial was
+// wasted (concurrent first requests to an HTTP/2 origin share one dial;
+// Dials also counts connections opened for an HTTP/3 race that QUIC won).
+// It is 0 before the first request.
 func (c Counts) ReuseRatio() float64 {
 	if c.GotConns == 0 {
 		return 0
@@ -103,6 +107,7 @@ type counters struct {
 	closed                         atomic.Int64
 	dnsLookups, dnsHits            atomic.Int64
 	tcpOpen                        atomic.Int64 // TCP connections open now (host only)
+	alpn                           atomic.Int32 // protocol of the last TLS dial (host only): alpnH1, …
 }
 
 func (c *counters) snapshot() Counts {
@@ -219,10 +224,24 @@ type requestTrace struct {
 	countTLS bool // the transport's own TLS handshake (proxied requests)
 	tlsStart time.Time
 	trace    httptrace.ClientTrace
+
+	// Connection attempts, for dials waiting on a gate (coalesce.go).
+	mu                 sync.Mutex
+	getConns, gotConns int
+	getsAtGot          int // getConns at the last GotConn
+	done               bool
+	changed            chan struct{} // closed at the next event; nil if nobody waits
+
+	// HTTP/3: quic-go reports a connection as new to every request that
+	// asked for it before its handshake ended, so requests sharing a
+	// connection in a burst all look new. A request is instead counted on
+	// a new connection when the QUIC dial was made for it.
+	inH3, dialedH3 bool
 }
 
 func newRequestTrace(hs hostStats, countTLS bool) *requestTrace {
 	rt := &requestTrace{hs: hs, countTLS: countTLS}
+	rt.trace.GetConn = rt.getConn
 	rt.trace.GotConn = rt.gotConn
 	if countTLS {
 		rt.trace.TLSHandshakeStart = rt.tlsHandshakeStart
@@ -232,11 +251,34 @@ func newRequestTrace(hs hostStats, countTLS bool) *requestTrace {
 }
 
 func (rt *requestTrace) gotConn(info httptrace.GotConnInfo) {
+	rt.mu.Lock()
+	rt.gotConns++
+	rt.getsAtGot = rt.getConns
+	rt.notifyLocked()
+	if rt.inH3 {
+		info.Reused = !rt.dialedH3
+		rt.dialedH3 = false
+	}
+	rt.mu.Unlock()
 	rt.hs.add(cGotConns, 1)
 	if info.Reused {
 		rt.hs.add(cReused, 1)
 		rt.hs.add(cReusedIdle, int64(info.IdleTime))
 	}
+}
+
+// setH3 marks the request as being sent over HTTP/3 (on) or not.
+func (rt *requestTrace) setH3(on bool) {
+	rt.mu.Lock()
+	rt.inH3, rt.dialedH3 = on, false
+	rt.mu.Unlock()
+}
+
+// dialingH3 records that a QUIC dial is made for the request.
+func (rt *requestTrace) dialingH3() {
+	rt.mu.Lock()
+	rt.dialedH3 = true
+	rt.mu.Unlock()
 }
 
 func (rt *requestTrace) tlsHandshakeStart() { rt.tlsStart = time.Now() }

@@ -174,6 +174,9 @@ type Transport struct {
 
 	mu    sync.Mutex // protects stash
 	stash map[string][]net.Conn
+
+	gmu   sync.Mutex // protects gates and the gates' fields
+	gates map[string]*dialGate
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -196,7 +199,7 @@ func NewTransport(opts *Options) (*Transport, error) {
 		}
 		o.HTTP3 = &h3o
 	}
-	t := &Transport{opts: o, resolver: o.Resolver, stash: map[string][]net.Conn{}}
+	t := &Transport{opts: o, resolver: o.Resolver, stash: map[string][]net.Conn{}, gates: map[string]*dialGate{}}
 	if t.resolver == nil {
 		r, err := NewResolver(nil)
 		if err != nil {
@@ -223,8 +226,10 @@ func NewTransport(opts *Options) (*Transport, error) {
 
 	base := func() *http.Transport {
 		ht := &http.Transport{
-			DialContext:           t.dialTCP,
-			TLSClientConfig:       t.tlsConf,
+			DialContext: t.dialTCP,
+			// Each its own copy: net/http writes NextProtos into it on
+			// first use, which would race with dials cloning t.tlsConf.
+			TLSClientConfig:       t.tlsConf.Clone(),
 			TLSHandshakeTimeout:   nonNeg(o.TLSHandshakeTimeout),
 			ResponseHeaderTimeout: nonNeg(o.ResponseHeaderTimeout),
 			ExpectContinueTimeout: nonNeg(o.ExpectContinueTimeout),
@@ -279,7 +284,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("httpx: choosing a proxy: %w", err)
 	}
 	rt := newRequestTrace(hs, proxyURL != nil && req.URL.Scheme == "https")
-	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &rt.trace))
+	defer rt.finish()
+	ctx := context.WithValue(req.Context(), requestTraceKey{}, rt)
+	req = req.WithContext(httptrace.WithClientTrace(ctx, &rt.trace))
 
 	var resp *http.Response
 	switch {
@@ -354,12 +361,16 @@ func (t *Transport) dialTCP(ctx context.Context, network, addr string) (net.Conn
 }
 
 // dialTLS is the direct transport's DialTLSContext: a connection a race
-// left for addr, or a new one.
+// left for addr, or a new one, sharing a concurrent HTTP/2 dial to addr
+// (coalesce.go).
 func (t *Transport) dialTLS(ctx context.Context, network, addr string) (net.Conn, error) {
 	if c := t.takeStashed(addr); c != nil {
 		return c, nil
 	}
-	return t.dialTLSConn(ctx, network, addr)
+	if t.opts.DisableHTTP2 {
+		return t.dialTLSConn(ctx, network, addr)
+	}
+	return t.dialTLSGated(ctx, network, addr)
 }
 
 // dialTLSConn dials and completes a TLS handshake, offering h2 (unless
@@ -383,7 +394,15 @@ func (t *Transport) dialTLSConn(ctx context.Context, network, addr string) (*tls
 	}
 	start := time.Now()
 	err = tc.HandshakeContext(hctx)
-	t.reg.get(addr).recordTLS(time.Since(start), err)
+	hs := t.reg.get(addr)
+	hs.recordTLS(time.Since(start), err)
+	if err == nil {
+		alpn := int32(alpnH1)
+		if tc.ConnectionState().NegotiatedProtocol == "h2" {
+			alpn = alpnH2
+		}
+		hs.host.alpn.Store(alpn)
+	}
 	if err != nil {
 		raw.Close()
 		if errors.Is(hctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {

@@ -8,18 +8,27 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"time"
 )
 
-// cursorVersion is the first byte of every cursor's payload.
-const cursorVersion = 1
+// The first byte of every cursor's payload says its form.
+const (
+	versionSigned    = 1 // clear payload, HMAC-SHA256
+	versionEncrypted = 2 // AES-256-GCM payload (see seal.go)
+)
+
+// DefaultMaxCursorLen is the default of SignerOptions.MaxCursorLen: the
+// longest cursor token, in characters, a Signer signs or accepts. Two
+// cursors fit in a Link header and one in a URL well under the 8 KiB
+// request line that common servers and proxies accept.
+const DefaultMaxCursorLen = 2048
 
 const (
-	macLen        = 16   // bytes of HMAC-SHA256 kept
-	hashLen       = 8    // bytes of the query hash
-	maxCursorLen  = 2048 // longest token accepted, in characters
-	maxValues     = 32   // most sort keys in a cursor
-	minKeyLen     = 16   // shortest signing key accepted
+	macLen        = 16 // bytes of HMAC-SHA256 kept
+	hashLen       = 8  // bytes of the query hash
+	maxValues     = 32 // most sort keys in a cursor
+	minKeyLen     = 16 // shortest signing key accepted
 	flagBackward  = 1
 	flagInclusive = 2
 )
@@ -46,30 +55,51 @@ type SignerOptions struct {
 	TTL time.Duration
 	// Now returns the current time. Defaults to time.Now.
 	Now func() time.Time
+	// MaxCursorLen is the longest token, in characters, that Sign
+	// produces and Verify accepts: one bound for both, so every cursor
+	// the Signer hands out can be followed. A cursor holds the row's sort
+	// values, so sorting by long text columns can exceed it; Sign then
+	// fails with [ErrCursorTooLong]. Defaults to [DefaultMaxCursorLen]
+	// (2048); zero means the default, negative is rejected by NewSigner.
+	MaxCursorLen int
+	// Encrypt makes Sign encrypt cursors (AES-256-GCM, keys derived from
+	// the signing keys) instead of only signing them, for applications
+	// that sort by columns whose values clients must not read. Verify
+	// accepts both forms either way, so turning it on or off does not
+	// invalidate cursors already handed out. Defaults to false: cursors
+	// are signed, and their sort values readable by anyone who decodes
+	// the base64.
+	Encrypt bool
 }
 
 // Signer signs and verifies cursors. It is immutable and safe for
 // concurrent use.
 type Signer struct {
-	keys [][]byte
-	ttl  time.Duration
-	now  func() time.Time
+	keys    [][]byte
+	encKeys [][]byte // per signing key, for the encrypted form
+	ttl     time.Duration
+	now     func() time.Time
+	maxLen  int
+	encrypt bool
 }
 
-// NewSigner returns a Signer that signs with keys[0] and verifies with
-// every key, so a key is rotated by prepending the new one and dropping the
-// old one once its cursors no longer matter. Each key must be at least 16
-// bytes (32 random bytes recommended). opts may be nil. The keys are copied.
+// NewSigner returns a Signer that signs (or encrypts) with keys[0] and
+// verifies with every key, so a key is rotated by prepending the new one and
+// dropping the old one once its cursors no longer matter; the encryption
+// keys follow, being derived from the signing keys. Each key must be at
+// least 16 bytes (32 random bytes recommended). opts may be nil. The keys
+// are copied.
 func NewSigner(keys [][]byte, opts *SignerOptions) (*Signer, error) {
 	if len(keys) == 0 {
 		return nil, errors.New("paginate: NewSigner needs at least one key")
 	}
-	s := &Signer{now: time.Now}
+	s := &Signer{now: time.Now, maxLen: DefaultMaxCursorLen}
 	for i, k := range keys {
 		if len(k) < minKeyLen {
 			return nil, fmt.Errorf("paginate: signing key %d is %d bytes; use at least %d (32 random bytes recommended)", i, len(k), minKeyLen)
 		}
 		s.keys = append(s.keys, append([]byte(nil), k...))
+		s.encKeys = append(s.encKeys, deriveEncKey(k))
 	}
 	if opts != nil {
 		if opts.TTL > 0 {
@@ -78,9 +108,19 @@ func NewSigner(keys [][]byte, opts *SignerOptions) (*Signer, error) {
 		if opts.Now != nil {
 			s.now = opts.Now
 		}
+		switch {
+		case opts.MaxCursorLen < 0:
+			return nil, fmt.Errorf("paginate: SignerOptions.MaxCursorLen %d is negative; use 0 for the default %d", opts.MaxCursorLen, DefaultMaxCursorLen)
+		case opts.MaxCursorLen > 0:
+			s.maxLen = opts.MaxCursorLen
+		}
+		s.encrypt = opts.Encrypt
 	}
 	return s, nil
 }
+
+// MaxCursorLen returns the longest token the Signer signs and accepts.
+func (s *Signer) MaxCursorLen() int { return s.maxLen }
 
 func scopeHash(scope string) [hashLen]byte {
 	sum := sha256.Sum256([]byte(scope))
@@ -90,14 +130,17 @@ func scopeHash(scope string) [hashLen]byte {
 }
 
 // Sign encodes c as an opaque URL-safe token bound to scope, a string that
-// identifies the query (a [Paginator] uses table, sort and filter). It fails
-// only for a value of an unsupported type or too many values.
+// identifies the query (a [Paginator] uses table, sort and filter). The
+// token carries c's values signed but readable, or encrypted with
+// SignerOptions.Encrypt. It fails for a value of an unsupported type, too
+// many values, or a token longer than SignerOptions.MaxCursorLen: that
+// error is an [*Error] with Status 500 wrapping [ErrCursorTooLong].
 func (s *Signer) Sign(scope string, c Cursor) (string, error) {
 	if len(c.Values) > maxValues {
 		return "", fmt.Errorf("paginate: %d cursor values; at most %d", len(c.Values), maxValues)
 	}
-	buf := make([]byte, 0, 64)
-	buf = append(buf, cursorVersion)
+	// buf[0] is the version of the signed form; body follows it.
+	buf := make([]byte, 1, 64)
 	var flags byte
 	if c.Backward {
 		flags |= flagBackward
@@ -120,41 +163,85 @@ func (s *Signer) Sign(scope string, c Cursor) (string, error) {
 			return "", err
 		}
 	}
+	overhead := 1 + macLen
+	if s.encrypt {
+		overhead = 1 + saltLen + tagLen
+	}
+	if n := base64.RawURLEncoding.EncodedLen(len(buf) - 1 + overhead); n > s.maxLen {
+		return "", &Error{
+			Status: http.StatusInternalServerError,
+			Err:    ErrCursorTooLong,
+			Msg:    fmt.Sprintf("paginate: the cursor for this page would be %d characters, over the limit of %d: the sort values are too long; sort by shorter columns", n, s.maxLen),
+		}
+	}
+	if s.encrypt {
+		return base64.RawURLEncoding.EncodeToString(s.seal(buf[1:])), nil
+	}
+	buf[0] = versionSigned
 	buf = append(buf, mac(s.keys[0], buf)...)
 	return base64.RawURLEncoding.EncodeToString(buf), nil
 }
 
-// Verify decodes token, checks its signature against every key, its expiry
-// and that it was signed for scope. Errors are [*Error] values with Status
-// 400 wrapping [ErrInvalidCursor], [ErrExpiredCursor] or [ErrForeignCursor].
+// signBody returns the signed form: version, body, truncated HMAC.
+func (s *Signer) signBody(body []byte) []byte {
+	raw := make([]byte, 0, 1+len(body)+macLen)
+	raw = append(raw, versionSigned)
+	raw = append(raw, body...)
+	return append(raw, mac(s.keys[0], raw)...)
+}
+
+// Verify decodes token, checks its signature (or decrypts it) against every
+// key, its expiry and that it was signed for scope. It accepts both the
+// signed and the encrypted form. Errors are [*Error] values with Status 400
+// wrapping [ErrInvalidCursor], [ErrExpiredCursor] or [ErrForeignCursor].
 func (s *Signer) Verify(scope, token string) (Cursor, error) {
-	if len(token) == 0 || len(token) > maxCursorLen {
+	if len(token) == 0 || len(token) > s.maxLen {
 		return Cursor{}, badRequest(ErrInvalidCursor, "")
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil || len(raw) < 2+hashLen+2+macLen {
+	if err != nil || len(raw) == 0 {
 		return Cursor{}, badRequest(ErrInvalidCursor, "")
 	}
-	body, sig := raw[:len(raw)-macLen], raw[len(raw)-macLen:]
-	ok := false
+	var body []byte
+	switch raw[0] {
+	case versionSigned:
+		body = s.checkSigned(raw)
+	case versionEncrypted:
+		body = s.open(raw)
+	}
+	if body == nil {
+		return Cursor{}, badRequest(ErrInvalidCursor, "")
+	}
+	return s.decodeBody(scope, body)
+}
+
+// checkSigned returns the body of a signed token whose MAC verifies with
+// one of the keys, or nil.
+func (s *Signer) checkSigned(raw []byte) []byte {
+	if len(raw) < 1+1+hashLen+2+macLen {
+		return nil
+	}
+	signed, sig := raw[:len(raw)-macLen], raw[len(raw)-macLen:]
 	for _, k := range s.keys {
-		if hmac.Equal(sig, mac(k, body)) {
-			ok = true
-			break
+		if hmac.Equal(sig, mac(k, signed)) {
+			return signed[1:]
 		}
 	}
-	if !ok || body[0] != cursorVersion {
+	return nil
+}
+
+// decodeBody parses an authenticated body: flags, scope hash, expiry,
+// values.
+func (s *Signer) decodeBody(scope string, body []byte) (Cursor, error) {
+	if len(body) < 1+hashLen+2 || body[0]&^(flagBackward|flagInclusive) != 0 {
 		return Cursor{}, badRequest(ErrInvalidCursor, "")
 	}
-	if body[1]&^(flagBackward|flagInclusive) != 0 {
-		return Cursor{}, badRequest(ErrInvalidCursor, "")
-	}
-	c := Cursor{Backward: body[1]&flagBackward != 0, Inclusive: body[1]&flagInclusive != 0}
+	c := Cursor{Backward: body[0]&flagBackward != 0, Inclusive: body[0]&flagInclusive != 0}
 	h := scopeHash(scope)
-	if !hmac.Equal(body[2:2+hashLen], h[:]) {
+	if !hmac.Equal(body[1:1+hashLen], h[:]) {
 		return Cursor{}, badRequest(ErrForeignCursor, "")
 	}
-	rest := body[2+hashLen:]
+	rest := body[1+hashLen:]
 	exp, n := binary.Varint(rest)
 	if n <= 0 {
 		return Cursor{}, badRequest(ErrInvalidCursor, "")
@@ -170,7 +257,10 @@ func (s *Signer) Verify(scope, token string) (Cursor, error) {
 	rest = rest[n:]
 	c.Values = make([]any, 0, count)
 	for range count {
-		var v any
+		var (
+			v   any
+			err error
+		)
 		if v, rest, err = readValue(rest); err != nil {
 			return Cursor{}, badRequest(ErrInvalidCursor, "")
 		}

@@ -126,6 +126,20 @@ func TestSignerRotation(t *testing.T) {
 	}
 }
 
+// TestSignedFormUnchanged: cursors handed out before encryption and the
+// length bound existed still verify, and signing gives the same token.
+func TestSignedFormUnchanged(t *testing.T) {
+	const before = "AQGONcLNO_ZkGwACAQIDAXh4vr70cGIhaLLolTLc8tdh" // signed by v0 code
+	s := newSigner(t)
+	c, err := s.Verify("q", before)
+	if err != nil || !c.Backward || len(c.Values) != 2 || c.Values[0] != int64(1) || c.Values[1] != "x" {
+		t.Fatalf("got %+v, %v", c, err)
+	}
+	if tok, _ := s.Sign("q", paginate.Cursor{Backward: true, Values: []any{int64(1), "x"}}); tok != before {
+		t.Fatalf("signed form changed: %s", tok)
+	}
+}
+
 func TestNewSignerValidates(t *testing.T) {
 	if _, err := paginate.NewSigner(nil, nil); err == nil {
 		t.Fatal("no keys accepted")

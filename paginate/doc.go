@@ -39,6 +39,24 @@
 // expired and foreign cursors are rejected with an [*Error] whose Status is
 // 400.
 //
+// Signed is not encrypted: anyone holding a cursor can decode the sort
+// values of the row it points at (an email address, a salary, when the
+// page is sorted by one). Applications that sort by columns clients must
+// not read set SignerOptions.Encrypt, which seals cursors with AES-256-GCM
+// under keys derived from the signing keys, so they rotate with them; a
+// Signer accepts both forms, so encryption can be turned on without
+// breaking the cursors clients hold.
+//
+// A cursor is at most SignerOptions.MaxCursorLen characters (2048 by
+// default), a bound Sign and Verify share, so every cursor a Signer hands
+// out can be followed. Since the cursor carries the sort values, a page
+// sorted by long text can exceed it: Query then fails with
+// [ErrCursorTooLong], an [*Error] with Status 500 that [WriteError]
+// answers with a message asking for shorter sort columns. Sort by bounded
+// columns (a digest cannot replace the value: the next page's WHERE needs
+// it), or raise MaxCursorLen within the URL length your servers and
+// proxies accept.
+//
 // # Sorting and NULLs
 //
 // Sort keys come from the Columns allow list; the unique tie-breaker

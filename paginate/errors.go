@@ -27,17 +27,26 @@ var (
 	// ErrBadFields is returned for a malformed field list (too long, too
 	// many fields, empty names).
 	ErrBadFields = errors.New("paginate: malformed field list")
+	// ErrCursorTooLong is returned by [Signer.Sign], and so by [Query]
+	// and [Run], when a cursor would exceed SignerOptions.MaxCursorLen
+	// because the sort values of the page's first or last row are too
+	// long. It comes as an [*Error] with Status 500, which [WriteError]
+	// answers with a message telling the client to sort by shorter
+	// columns. Sort by bounded columns, or raise MaxCursorLen.
+	ErrCursorTooLong = errors.New("paginate: cursor too long; sort by shorter columns")
 	// ErrNoEstimate is returned by [EstimateCount] when the database has
 	// no statistics for the table (PostgreSQL before the first ANALYZE or
 	// autovacuum, SQLite without ANALYZE).
 	ErrNoEstimate = errors.New("paginate: no row estimate for the table; run ANALYZE or use BoundedCount")
 )
 
-// Error is a client error with the HTTP status it should be answered with.
-// Err is one of the package's sentinel errors, so errors.Is works; Msg is
-// the text for the client. An Error is immutable and safe to share.
+// Error is an error with the HTTP status it should be answered with: a
+// client error (400), or a cursor the server cannot produce (500,
+// [ErrCursorTooLong]). Err is one of the package's sentinel errors, so
+// errors.Is works; Msg is the text for the client. An Error is immutable
+// and safe to share.
 type Error struct {
-	Status int    // HTTP status, 400 for every error of this package
+	Status int    // HTTP status: 400, or 500 for ErrCursorTooLong
 	Msg    string // what the client sees; never contains a key or a cursor's content
 	Err    error  // the sentinel, e.g. ErrInvalidCursor
 }

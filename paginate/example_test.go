@@ -3,10 +3,12 @@ package paginate_test
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"os"
+	"strings"
 
 	"github.com/wirespeed/wirespeed/paginate"
 	_ "modernc.org/sqlite"
@@ -97,4 +99,21 @@ func ExamplePaginator_BoundedCount() {
 	// Output:
 	// 3+
 	// 3
+}
+
+// Cursors are signed, and their sort values readable; Encrypt hides them.
+func ExampleSignerOptions_encrypt() {
+	key := []byte("example key, use 32 random bytes")
+	signed, _ := paginate.NewSigner([][]byte{key}, nil)
+	sealed, _ := paginate.NewSigner([][]byte{key}, &paginate.SignerOptions{Encrypt: true})
+	c := paginate.Cursor{Values: []any{"alice@example.com", int64(7)}}
+	for _, s := range []*paginate.Signer{signed, sealed} {
+		tok, _ := s.Sign("users", c)
+		raw, _ := base64.RawURLEncoding.DecodeString(tok)
+		back, err := s.Verify("users", tok)
+		fmt.Println(strings.Contains(string(raw), "alice"), back.Values, err)
+	}
+	// Output:
+	// true [alice@example.com 7] <nil>
+	// false [alice@example.com 7] <nil>
 }

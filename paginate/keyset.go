@@ -478,8 +478,9 @@ func (p *Paginator) predicate(sort []SortKey, anchor []any, backward, incl bool,
 // Cursor returns an "after" cursor (or a "before" cursor when backward) for
 // the row whose sort keys (tie-breaker included, in sort order) are values,
 // valid for requests with req's Sort, Where and Args. It lets a service
-// resume from a known row, such as a bookmark. It is safe for concurrent
-// use.
+// resume from a known row, such as a bookmark. Values too long for
+// SignerOptions.MaxCursorLen give [ErrCursorTooLong]. It is safe for
+// concurrent use.
 func (p *Paginator) Cursor(req Request, backward bool, values ...any) (string, error) {
 	sort := req.Sort
 	if len(sort) == 0 {

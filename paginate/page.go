@@ -101,8 +101,10 @@ func AsRow(r Row) (Row, error) { return r, nil }
 
 // Query builds req with p, runs it on db and returns the page, converting
 // each row with conv. It reads limit+1 rows to know whether another page
-// follows. Client errors are [*Error] values with Status 400; database
-// errors are wrapped. Cancelling ctx cancels the query. Query is safe for
+// follows. Client errors are [*Error] values with Status 400; a page whose
+// cursor would exceed SignerOptions.MaxCursorLen fails with an [*Error]
+// with Status 500 wrapping [ErrCursorTooLong]; database errors are
+// wrapped. Cancelling ctx cancels the query. Query is safe for
 // concurrent use.
 func Query[T any](ctx context.Context, db Querier, p *Paginator, req Request, conv func(Row) (T, error)) (Page[T], error) {
 	pl, err := p.Build(req)
