@@ -42,7 +42,7 @@ const pageClient = `new Promise((resolve, reject) => {
 // the hub share an origin, so the default origin check lets it in.
 func TestChromium(t *testing.T) {
 	ctx := testCtx(t)
-	hub, err := ws.NewHub(&ws.HubOptions{ClientTopics: true})
+	hub, err := ws.NewHub(&ws.HubOptions{ClientTopics: true, PublicTopics: []string{"news"}})
 	if err != nil {
 		t.Fatal(err)
 	}

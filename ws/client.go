@@ -64,6 +64,12 @@ type ClientOptions struct {
 	// OnState, if set, is called on every state change, on the client's
 	// goroutine (or Close's caller for StateClosed). Keep it quick.
 	OnState func(State)
+	// OnError, if set, is told on the client's goroutine what went wrong
+	// without a caller to return it to: a topic the hub refused when the
+	// client resubscribed after a reconnect (the error wraps
+	// ErrTopicRefused; the topic is forgotten, once, and the others stay
+	// subscribed). Nil means such errors are not reported.
+	OnError func(error)
 }
 
 // Client is a reconnecting WebSocket client for Go services and tests. It
@@ -153,11 +159,20 @@ func (cl *Client) connect(ctx context.Context) (*websocket.Conn, error) {
 			return nil, err
 		}
 		if m, ok := parseControl(typ, data); ok {
-			if m.Op == OpError {
-				c.CloseNow()
-				return nil, fmt.Errorf("ws: resubscribe to %q: %s", m.Topic, m.Error)
+			if !want[m.Topic] {
+				continue
 			}
 			delete(want, m.Topic)
+			if m.Op == OpError {
+				// Refused (not allowed any more, too many topics):
+				// forget it rather than fail every reconnect on it.
+				cl.mu.Lock()
+				delete(cl.topics, m.Topic)
+				cl.mu.Unlock()
+				if cl.opt.OnError != nil {
+					cl.opt.OnError(fmt.Errorf("ws: resubscribe to %q: %w: %s", m.Topic, ErrTopicRefused, m.Error))
+				}
+			}
 			continue
 		}
 		if cl.opt.OnMessage != nil {
@@ -208,7 +223,7 @@ func (cl *Client) run(c *websocket.Conn) {
 		cl.conn, cl.state = nil, StateConnecting
 		for t, ws := range cl.waiters {
 			for _, w := range ws {
-				w <- Control{Op: OpError, Topic: t, Error: "connection lost"}
+				w <- Control{Topic: t} // no Op: the connection was lost
 			}
 			delete(cl.waiters, t)
 		}
@@ -270,9 +285,12 @@ func (cl *Client) State() State {
 
 // Subscribe asks the hub for topic's messages and remembers the topic for
 // reconnects. The hub must have HubOptions.ClientTopics on; otherwise no
-// answer comes and Subscribe waits for ctx. Connected, it waits for the hub's answer (or ctx); between
-// connections it returns nil at once and the topic is subscribed on the
-// next connection. A refusal by the hub is returned as an error.
+// answer comes and Subscribe waits for ctx. Connected, it waits for the
+// hub's answer (or ctx); between connections it returns nil at once and
+// the topic is subscribed on the next connection. A refusal by the hub is
+// returned as an error wrapping ErrTopicRefused, and the topic is
+// forgotten; a refusal at a later resubscription goes to
+// ClientOptions.OnError.
 func (cl *Client) Subscribe(ctx context.Context, topic string) error {
 	return cl.control(ctx, OpSubscribe, topic)
 }
@@ -288,6 +306,10 @@ func (cl *Client) control(ctx context.Context, op, topic string) error {
 	if cl.state == StateClosed {
 		cl.mu.Unlock()
 		return ErrClientClosed
+	}
+	if op == OpSubscribe && len(topic) > MaxTopicLen {
+		cl.mu.Unlock()
+		return fmt.Errorf("ws: subscribe: topic name longer than %d bytes", MaxTopicLen)
 	}
 	if op == OpSubscribe {
 		cl.topics[topic] = struct{}{}
@@ -308,7 +330,18 @@ func (cl *Client) control(ctx context.Context, op, topic string) error {
 	}
 	select {
 	case m := <-w:
+		if m.Op == "" {
+			// Still remembered: the next connection asks again.
+			return fmt.Errorf("ws: %s %q: connection lost before the hub answered", op, topic)
+		}
 		if m.Op == OpError {
+			if op == OpSubscribe {
+				// Refused: do not ask again at every reconnect.
+				cl.mu.Lock()
+				delete(cl.topics, topic)
+				cl.mu.Unlock()
+				return fmt.Errorf("ws: %s %q: %w: %s", op, topic, ErrTopicRefused, m.Error)
+			}
 			return fmt.Errorf("ws: %s %q: %s", op, topic, m.Error)
 		}
 		return nil

@@ -21,13 +21,16 @@ type liveServer struct {
 	done chan struct{}
 }
 
-func startLive(t *testing.T, addr string) (*liveServer, string) {
+func startLive(t *testing.T, addr string, allow func(*ws.Conn, string) bool) (*liveServer, string) {
 	t.Helper()
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := ws.NewHub(&ws.HubOptions{ClientTopics: true, ShutdownJitter: -1})
+	if allow == nil {
+		allow = func(*ws.Conn, string) bool { return true }
+	}
+	h, err := ws.NewHub(&ws.HubOptions{ClientTopics: true, AllowTopic: allow, ShutdownJitter: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +94,7 @@ func (r *clientRecorder) waitState(t *testing.T, ctx context.Context, want ws.St
 
 func TestClientSubscribeAndReconnect(t *testing.T) {
 	ctx := testCtx(t)
-	s1, addr := startLive(t, "127.0.0.1:0")
+	s1, addr := startLive(t, "127.0.0.1:0", nil)
 	url := "ws://" + addr
 	rec := newRecorder()
 	cl, err := ws.Dial(ctx, url, rec.options())
@@ -119,7 +122,7 @@ func TestClientSubscribeAndReconnect(t *testing.T) {
 	// backs off, reconnects and resubscribes.
 	s1.stop()
 	rec.waitState(t, ctx, ws.StateConnecting)
-	s2, _ := startLive(t, addr)
+	s2, _ := startLive(t, addr, nil)
 	rec.waitState(t, ctx, ws.StateConnected)
 	if _, err := s2.hub.Publish(ctx, "prices", []byte("2")); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,9 @@ package ws
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"runtime"
@@ -35,8 +38,9 @@ type Conn struct {
 	reason    CloseReason
 	closeCode websocket.StatusCode // close frame the writer sends after draining; 0 = 1000
 	closeMsg  string
-	// topics is guarded by hub.mu.
-	topics map[string]struct{}
+	// topics and pending are guarded by hub.mu.
+	topics  map[string]struct{}
+	pending int // Subscribe calls for c waiting for the broker
 
 	pinging    atomic.Bool   // a ping is waiting for its pong
 	writerOn   atomic.Bool   // a writer goroutine runs (or has ended for good)
@@ -135,32 +139,71 @@ func (c *Conn) Topics() []string {
 	return out
 }
 
-// Send queues a message for c under the hub's policy. It returns
-// ErrDropped or ErrTooLarge when the message was not queued (the connection
-// stays open), ErrSlowConsumer when the policy disconnected c, and
-// ErrConnClosed after the connection ended. ctx bounds the wait under
-// policy Block.
+// Send queues a message for c under the hub's policy; typ is
+// websocket.MessageText (data must be valid UTF-8) or MessageBinary, else
+// ErrInvalidMessage. It returns ErrDropped or ErrTooLarge when the message
+// was not queued (the connection stays open), ErrSlowConsumer when the
+// policy disconnected c, ErrHubClosed once the hub is shutting down, and
+// ErrConnClosed after the connection ended (wrapping the cause, such as a
+// failed write). Every error for a connection that has ended, or is being
+// closed as a slow consumer, matches ErrConnClosed. ctx bounds the wait
+// under policy Block.
 func (c *Conn) Send(ctx context.Context, typ websocket.MessageType, data []byte) error {
-	return c.push(ctx, frame{typ: typ, data: data}, "", false, Inherit)
+	return c.push(ctx, frame{typ: typ, data: data}, "", false)
 }
 
 // SendKeyed is Send with a coalescing key: under CoalesceByKey a queued
 // message with the same key is replaced by this one.
 func (c *Conn) SendKeyed(ctx context.Context, typ websocket.MessageType, key string, data []byte) error {
-	return c.push(ctx, frame{typ: typ, data: data}, key, false, Inherit)
+	return c.push(ctx, frame{typ: typ, data: data}, key, false)
 }
 
 // SendPriority queues a message in the priority lane: never dropped by a
 // policy and written before normal messages. If the priority lane is full
 // (HubOptions.PriorityMessages, or 256 KiB) the client is disconnected as
-// a slow consumer and ErrSlowConsumer is returned.
+// a slow consumer and ErrSlowConsumer is returned. Other errors are as
+// for Send.
 func (c *Conn) SendPriority(ctx context.Context, typ websocket.MessageType, data []byte) error {
-	return c.push(ctx, frame{typ: typ, data: data}, "", true, Inherit)
+	return c.push(ctx, frame{typ: typ, data: data}, "", true)
 }
 
-func (c *Conn) push(ctx context.Context, f frame, key string, prio bool, p Policy) error {
-	return c.pushItem(ctx, sendq.Item[frame]{Value: f, Size: len(f.data), Key: key, Priority: prio, Policy: p})
+func (c *Conn) push(ctx context.Context, f frame, key string, prio bool) error {
+	switch f.typ {
+	case websocket.MessageText:
+		if !utf8.Valid(f.data) {
+			return ErrInvalidMessage
+		}
+	case websocket.MessageBinary:
+	default:
+		return ErrInvalidMessage
+	}
+	return c.pushItem(ctx, sendq.Item[frame]{Value: f, Size: len(f.data), Key: key, Priority: prio})
 }
+
+// closedError is what Send returns for a connection that has ended: it
+// matches ErrConnClosed, and ErrHubClosed when the hub is closing, and
+// wraps the cause.
+type closedError struct {
+	hub   bool
+	cause error
+}
+
+func (e *closedError) Error() string {
+	msg := ErrConnClosed.Error()
+	if e.hub {
+		msg = ErrHubClosed.Error()
+	}
+	if e.cause != nil {
+		msg += ": " + e.cause.Error()
+	}
+	return msg
+}
+
+func (e *closedError) Is(target error) bool {
+	return target == ErrConnClosed || e.hub && target == ErrHubClosed
+}
+
+func (e *closedError) Unwrap() error { return e.cause }
 
 // pushBatch queues a fan-out's frames (in order, one lock, one writer
 // wakeup) and starts the writer.
@@ -175,6 +218,9 @@ func (c *Conn) pushBatch(ctx context.Context, items []sendq.Item[frame]) {
 }
 
 func (c *Conn) pushItem(ctx context.Context, it sendq.Item[frame]) error {
+	if c.hub.shut.Load() {
+		return &closedError{hub: true}
+	}
 	err := c.q.Push(ctx, it)
 	switch {
 	case err == nil:
@@ -186,11 +232,14 @@ func (c *Conn) pushItem(ctx context.Context, it sendq.Item[frame]) error {
 		return ErrTooLarge
 	case errors.Is(err, sendq.ErrSlowConsumer):
 		c.abort(ReasonSlowConsumer)
-		return ErrSlowConsumer
+		return &closedError{cause: ErrSlowConsumer}
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()): // Block's wait ended
+		return err
 	case errors.Is(err, sendq.ErrClosed):
-		return ErrConnClosed
+		return &closedError{hub: c.hub.shut.Load()}
 	}
-	return err
+	// The queue failed with the cause the connection ended for.
+	return &closedError{hub: c.hub.shut.Load(), cause: err}
 }
 
 // Close sends a close frame with code and reason after the messages
@@ -221,11 +270,9 @@ func (c *Conn) abort(r CloseReason) {
 	c.setReason(r)
 	c.cork.kill() // no flush waits for a client that is not reading
 	c.cancel()
-	c.q.CloseWithError(errAborted)
+	c.q.CloseWithError(fmt.Errorf("dropped (%s)", r))
 	c.kick()
 }
-
-var errAborted = errors.New("ws: connection aborted")
 
 func (c *Conn) setReason(r CloseReason) {
 	c.mu.Lock()
@@ -256,17 +303,17 @@ const (
 func (c *Conn) writeLoop() {
 	h := c.hub
 	defer h.wg.Done()
-	yielded := false
+	busy := false // the last pass wrote more than one message
 	for {
 		it, ok, err := c.q.Poll()
 		if err != nil {
 			c.endWrites(err)
 			return
 		}
-		if !ok && !yielded {
+		if !ok && busy {
 			// Under load more is usually on its way: look once more
-			// before paying for a goroutine exit and start.
-			yielded = true
+			// before parking.
+			busy = false
 			runtime.Gosched()
 			continue
 		}
@@ -284,7 +331,6 @@ func (c *Conn) writeLoop() {
 			}
 			continue
 		}
-		yielded = false
 		c.cork.cork()
 		var n, size int
 		for {
@@ -327,21 +373,18 @@ func (c *Conn) writeLoop() {
 		if uerr := c.cork.uncork(time.Now().Add(h.opt.WriteTimeout)); err == nil {
 			err = uerr
 		}
+		busy = n > 1
 		h.st.msgsOut.Add(uint64(n))
 		h.st.bytesOut.Add(uint64(size))
 		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				c.setReason(ReasonWriteTimeout)
-			}
-			c.setReason(ReasonError)
-			c.endWrites(err)
+			c.writeFailed(err)
 			return
 		}
 	}
 }
 
-// linger waits for more messages until the hub's next linger tick (at
-// most lingerTick, with no timer of its own): under a steady feed the
+// linger waits for more messages for lingerWait of the hub's linger
+// ticks (200–300ms, with no timer of its own): under a steady feed the
 // writer stays parked between messages instead of exiting and being
 // started again for each one. It reports whether there is work.
 func (c *Conn) linger() bool {
@@ -380,11 +423,28 @@ func (c *Conn) flushJoined() error {
 	return err
 }
 
-// endWrites ends the writer for good: writerOn stays set, so kick starts
-// no other.
+// endWrites ends the writer for good, after the queue was closed or
+// failed: writerOn stays set, so kick starts no other.
 func (c *Conn) endWrites(err error) {
 	c.finishWrites(err)
-	c.cancel()              // a failed write ends the reader (and a ping) too
+	c.cancel() // the connection is closed: end the reader (and a ping)
+	c.q.CloseWithError(err)
+	close(c.writerDone)
+}
+
+// writeFailed ends the writer for good after a failed write. The reader
+// is not cut off at once: when the client closed the connection (coder/
+// websocket closes it after answering the client's close frame, or the
+// peer reset it), the reader is about to say so, and the close is counted
+// as the client's. It gets closeFlushTimeout to do so; a write that timed
+// out ends it at once.
+func (c *Conn) writeFailed(err error) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.setReason(ReasonWriteTimeout) // unless the hub or reader decided first
+		c.cancel()
+	} else {
+		c.cork.expireReads(time.Now().Add(closeFlushTimeout))
+	}
 	c.q.CloseWithError(err) // later pushes fail instead of waiting for a writer
 	close(c.writerDone)
 }
@@ -435,10 +495,11 @@ func (c *Conn) readLoop() {
 	if h.opt.OnConnect != nil {
 		h.opt.OnConnect(c.ctx, c)
 	}
+	var failed error
 	for {
 		typ, data, err := c.ws.Read(c.ctx)
 		if err != nil {
-			c.readFailed(err)
+			failed = err
 			break
 		}
 		h.st.msgsIn.Add(1)
@@ -455,38 +516,85 @@ func (c *Conn) readLoop() {
 			h.opt.OnMessage(c.ctx, c, typ, data)
 		}
 	}
-	// The reader must keep reading while the writer closes, or the close
-	// handshake cannot complete: drain until the writer is gone.
-	c.q.Close()
-	c.kick()
-	for {
-		select {
-		case <-c.writerDone:
-		default:
-			if _, _, err := c.ws.Read(c.ctx); err == nil {
-				continue
-			}
-			// Reading failed, so the handshake is over or cannot finish:
-			// end the writer, even inside a Close waiting for it.
-			c.cancel()
-			c.ws.CloseNow()
-			<-c.writerDone
-		}
-		break
+	if failed != nil {
+		c.readFailed(failed)
+	} else {
+		c.drain()
 	}
 	c.ws.CloseNow()
 	c.cleanup()
 }
 
+// drain completes a close the hub started while the connection is sound
+// (invalid UTF-8): the reader must keep reading while the writer closes,
+// or the close handshake cannot complete. It reads until the writer is
+// gone.
+func (c *Conn) drain() {
+	c.q.Close()
+	c.kick()
+	for {
+		select {
+		case <-c.writerDone:
+			return
+		default:
+		}
+		if _, _, err := c.ws.Read(c.ctx); err != nil {
+			// The handshake is over or cannot finish: end the writer,
+			// even inside a Close waiting for it.
+			c.cancel()
+			c.ws.CloseNow()
+			<-c.writerDone
+			return
+		}
+	}
+}
+
+// readFailed ends the connection after a read failed; nothing more is
+// read from the client. A client that broke the protocol gets its close
+// frame (1002, or 1009 for a message over ReadLimit, which coder/websocket
+// has sent already) and the TCP connection is closed at once, without
+// waiting for a close handshake the peer may never finish.
 func (c *Conn) readFailed(err error) {
 	switch {
 	case websocket.CloseStatus(err) != -1:
+		// The client's close frame: coder/websocket has answered it and
+		// closed the connection (or a Close of ours in progress will).
 		c.setReason(ReasonClient)
+	case c.ctx.Err() != nil:
+		// The hub ended the connection, with its reason.
 	case isReadLimit(err):
 		c.setReason(ReasonTooBig)
+		c.failClose(websocket.StatusMessageTooBig, "")
+	case isIOError(err):
+		// The connection failed or the peer went away: nothing to say.
 	default:
-		c.setReason(ReasonError)
+		c.setReason(ReasonProtocol)
+		c.failClose(websocket.StatusProtocolError, "protocol error")
 	}
+	c.cancel()
+	c.ws.CloseNow()
+	c.q.CloseWithError(fmt.Errorf("read: %w", err))
+	c.kick() // a writer ends now (or starts to end at once)
+	<-c.writerDone
+}
+
+// failClose sends a close frame with code, unless coder/websocket sent
+// one already for the error it found, and closes the connection. Reads
+// are made to fail first: Close would otherwise parse what the peer sent
+// after the bad frame and wait up to 5s for its close frame. Only bytes
+// already buffered are looked at, and since the close frame goes first
+// nothing is answered.
+func (c *Conn) failClose(code websocket.StatusCode, reason string) {
+	c.cork.stop(time.Now().Add(closeFlushTimeout))
+	c.ws.Close(code, reason)
+}
+
+// isIOError reports whether a read failed in the transport rather than
+// in the WebSocket protocol.
+func isIOError(err error) bool {
+	var ne net.Error
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) || errors.As(err, &ne)
 }
 
 func (c *Conn) cleanup() {

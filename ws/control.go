@@ -3,6 +3,8 @@ package ws
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 
 	"github.com/coder/websocket"
 )
@@ -28,6 +30,10 @@ const (
 	OpError        = "error"
 )
 
+// MaxTopicLen is the longest topic name a client may send in a control
+// message; a longer one is refused without being echoed.
+const MaxTopicLen = 256
+
 // control handles a client's control message; false means data is not one
 // and goes to OnMessage.
 func (c *Conn) control(data []byte) bool {
@@ -40,21 +46,36 @@ func (c *Conn) control(data []byte) bool {
 	switch {
 	case m.Topic == "":
 		reply.Op, reply.Error = OpError, "empty topic"
+	case len(m.Topic) > MaxTopicLen:
+		reply.Topic = ""
+		reply.Op, reply.Error = OpError, fmt.Sprintf("topic name longer than %d bytes", MaxTopicLen)
 	case m.Op == OpUnsubscribe:
 		h.Unsubscribe(c, m.Topic)
 		reply.Op = OpUnsubscribed
-	case h.opt.AllowTopic != nil && !h.opt.AllowTopic(c, m.Topic):
+	case !h.topicAllowed(c, m.Topic):
 		reply.Op, reply.Error = OpError, "topic not allowed"
 	default:
-		if err := h.Subscribe(c.ctx, c, m.Topic); err != nil {
-			reply.Op, reply.Error = OpError, err.Error()
-		} else {
+		switch err := h.Subscribe(c.ctx, c, m.Topic); {
+		case err == nil:
 			reply.Op = OpSubscribed
+		case errors.Is(err, ErrTooManyTopics):
+			reply.Op, reply.Error = OpError, fmt.Sprintf("too many topics on this connection (limit %d); unsubscribe from one first", h.opt.MaxTopicsPerConn)
+		default:
+			reply.Op, reply.Error = OpError, err.Error()
 		}
 	}
 	b, _ := json.Marshal(reply)
 	c.SendPriority(c.ctx, websocket.MessageText, b)
 	return true
+}
+
+// topicAllowed reports whether a client may subscribe itself to topic:
+// PublicTopics, then AllowTopic; nothing else is.
+func (h *Hub) topicAllowed(c *Conn, topic string) bool {
+	if _, ok := h.public[topic]; ok {
+		return true
+	}
+	return h.opt.AllowTopic != nil && h.opt.AllowTopic(c, topic)
 }
 
 // parseClientControl recognises a client's subscribe or unsubscribe

@@ -60,6 +60,10 @@ type corkConn struct {
 	// buffer: closeSent can watch them for the close frame.
 	frames    bool
 	closeSent bool // a close frame went into the stream: no data after it
+	// stopAt, once set by stop, is the deadline of every write: the
+	// connection is being dropped.
+	stopAt time.Time
+	hook   *func(p []byte) // tests: sees every Write
 }
 
 func newCorkConn(c net.Conn) *corkConn {
@@ -73,6 +77,9 @@ func newCorkConn(c net.Conn) *corkConn {
 func (c *corkConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.hook != nil {
+		(*c.hook)(p)
+	}
 	if c.err != nil {
 		return 0, c.err
 	}
@@ -180,12 +187,30 @@ func (c *corkConn) uncork(deadline time.Time) error {
 	if c.written == c.queued {
 		return nil
 	}
+	if !c.stopAt.IsZero() {
+		deadline = c.stopAt
+	}
 	c.Conn.SetWriteDeadline(deadline)
 	err := c.flushLocked(c.queued)
 	if !c.closed {
-		c.Conn.SetWriteDeadline(time.Time{})
+		c.Conn.SetWriteDeadline(c.stopAt) // none, unless stopped
 	}
 	return err
+}
+
+// stop prepares dropping the connection: reads fail at once and writes,
+// the close frame among them, must finish by deadline.
+func (c *corkConn) stop(deadline time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stopAt = deadline
+	c.Conn.SetReadDeadline(time.Unix(1, 0))
+	c.Conn.SetWriteDeadline(deadline)
+}
+
+// expireReads makes reads fail from deadline on.
+func (c *corkConn) expireReads(deadline time.Time) {
+	c.Conn.SetReadDeadline(deadline)
 }
 
 // kill fails every write from now on and interrupts one in progress;
@@ -248,7 +273,8 @@ func canHijack(w http.ResponseWriter) bool {
 // Hijack returns the connection as a corkConn, with small buffers.
 type corkWriter struct {
 	http.ResponseWriter
-	cork *corkConn // set by Hijack
+	cork *corkConn       // set by Hijack
+	hook *func(p []byte) // tests: passed to the corkConn
 }
 
 var _ http.Hijacker = (*corkWriter)(nil)
@@ -269,6 +295,7 @@ func (w *corkWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		}
 	}
 	w.cork = newCorkConn(conn)
+	w.cork.hook = w.hook
 	// Carry over what the client sent after the handshake request (coder/
 	// websocket reads the buffered bytes back out of our reader).
 	n := brw.Reader.Buffered()

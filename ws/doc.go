@@ -32,17 +32,22 @@
 // the connection's bounded queue has messages: at each pass it takes what
 // is queued (up to 256 messages or 64 KiB) and writes it as separate
 // WebSocket messages in one system call, within WriteTimeout; when the
-// queue is empty it waits for more until the hub's next 100ms tick, then
-// exits. Each topic has a fan-out goroutine that copies the broker's
-// messages into its subscribers' queues: when it has fallen behind the
-// publishers it takes up to 64 waiting messages at once and queues them to
-// each connection under one lock with one writer wakeup, so each writer
-// pass sends them with one system call; it yields to the writers after
-// each round. One hub goroutine schedules heartbeats and those ticks, so an
-// idle connection has one goroutine and no timer; a ping runs on a
-// short-lived goroutine so messages keep flowing while it waits for its
-// pong, and a missing pong closes the connection. A text message that is
-// not valid UTF-8 closes it with 1007, a message over ReadLimit with 1009.
+// queue is empty it waits for more for 200–300ms (three of the hub's 100ms
+// ticks), then exits. Each topic has a fan-out goroutine that copies the
+// broker's messages into its subscribers' queues: when it has fallen behind
+// the publishers it takes up to 64 waiting messages at once and queues them
+// to each connection under one lock with one writer wakeup, so each writer
+// pass sends them with one system call; while behind, it yields to the
+// writers after each round. One hub goroutine schedules heartbeats and
+// those ticks, so an idle connection has one goroutine and no timer; a ping
+// runs on a short-lived goroutine so messages keep flowing while it waits
+// for its pong, and a missing pong closes the connection. A text message
+// that is not valid UTF-8 closes it with 1007, a message over ReadLimit
+// with 1009. A client that breaks the protocol (a malformed frame: reserved
+// bits or opcodes, an unmasked frame, a continuation with nothing to
+// continue) gets 1002 and its TCP connection is closed at once: nothing
+// more it sent is read or answered, and the connection stops counting
+// against the limits then, without waiting for a close handshake.
 //
 // # Memory and throughput
 //
@@ -75,14 +80,22 @@
 // Hub.Subscribe puts a connection in a topic; Hub.Publish goes through the
 // Broker, so every hub sharing it (pubsub/redis across instances) delivers
 // to its own subscribers. Published payloads are sent as they are: text if
-// valid UTF-8, else binary.
+// valid UTF-8, else binary. Conn.Send takes text (valid UTF-8) or binary
+// messages only. A connection is in at most HubOptions.MaxTopicsPerConn
+// topics (16 by default); subscribing it to a topic again is a no-op.
 //
 // With HubOptions.ClientTopics, a client subscribes itself by sending a
-// text message {"op":"subscribe","topic":"T"} (or "unsubscribe"). The hub
-// answers on the priority lane with {"op":"subscribed","topic":"T"},
-// {"op":"unsubscribed","topic":"T"} or {"op":"error","topic":"T",
-// "error":"…"}. Any other message goes to OnMessage. [Client] speaks this
-// protocol and resubscribes after reconnecting.
+// text message {"op":"subscribe","topic":"T"} (or "unsubscribe"). It may
+// subscribe only to the topics listed in HubOptions.PublicTopics or
+// accepted by AllowTopic; NewHub refuses ClientTopics without either, so
+// no topic is readable by accident. The hub answers on the priority lane
+// with {"op":"subscribed","topic":"T"}, {"op":"unsubscribed","topic":"T"}
+// or {"op":"error","topic":"T","error":"…"} (a topic not allowed, over
+// MaxTopicsPerConn, or a name over MaxTopicLen bytes, which is not echoed);
+// the connection stays open. Any other message goes to OnMessage.
+// [Client] speaks this protocol and resubscribes after reconnecting; a
+// topic the hub refuses is forgotten, and reported through
+// ClientOptions.OnError when the refusal comes at a resubscription.
 //
 // # Shutdown
 //

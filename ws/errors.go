@@ -3,12 +3,27 @@ package ws
 import "errors"
 
 // ErrHubClosed is returned by Publish, Subscribe and Conn.Send once the hub
-// is shutting down or closed.
+// is shutting down or closed. An error from Conn.Send that matches it also
+// matches ErrConnClosed.
 var ErrHubClosed = errors.New("ws: hub closed")
 
 // ErrConnClosed is returned by Conn.Send and Hub.Subscribe for a connection
-// that has ended.
+// that has ended; from Conn.Send it wraps the cause when there is one (a
+// write that failed, say).
 var ErrConnClosed = errors.New("ws: connection closed")
+
+// ErrInvalidMessage is returned by Conn.Send, SendKeyed and SendPriority
+// for a message the WebSocket protocol cannot carry; nothing is queued.
+var ErrInvalidMessage = errors.New("ws: invalid message: the type must be websocket.MessageText or MessageBinary, and a text message must be valid UTF-8 (send other bytes as binary)")
+
+// ErrTooManyTopics is returned by Hub.Subscribe for a connection already in
+// HubOptions.MaxTopicsPerConn topics; unsubscribe it from one first or
+// raise the limit.
+var ErrTooManyTopics = errors.New("ws: connection is in too many topics (HubOptions.MaxTopicsPerConn); unsubscribe from one first or raise the limit")
+
+// ErrTopicRefused is wrapped by the error Client.Subscribe returns, and
+// the error passed to ClientOptions.OnError, when the hub refused a topic.
+var ErrTopicRefused = errors.New("ws: the hub refused the topic")
 
 // ErrDropped is returned by Conn.Send when the queue's DropNewest policy
 // refused the message; the connection stays open.

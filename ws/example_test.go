@@ -49,7 +49,9 @@ func ExampleHub() {
 
 func ExampleDial() {
 	ctx := context.Background()
-	hub, err := ws.NewHub(&ws.HubOptions{ClientTopics: true})
+	// Clients may subscribe themselves to the topics listed in
+	// PublicTopics (and to those AllowTopic accepts), to no others.
+	hub, err := ws.NewHub(&ws.HubOptions{ClientTopics: true, PublicTopics: []string{"prices"}})
 	if err != nil {
 		panic(err)
 	}

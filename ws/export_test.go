@@ -34,5 +34,9 @@ func (c *CorkConn) Pending() int {
 	return int(c.c.queued - c.c.written)
 }
 
+// SetCorkWriteHook makes the connections h accepts from now on pass every
+// Write coder/websocket makes to f.
+func SetCorkWriteHook(h *Hub, f func(p []byte)) { h.corkHook.Store(&f) }
+
 // WriterRunning reports whether c has a writer goroutine.
 func (c *Conn) WriterRunning() bool { return c.writerOn.Load() }

@@ -34,6 +34,12 @@ type Hub struct {
 	ownBroker  bool
 	accept     websocket.AcceptOptions
 	retryAfter string
+	public     map[string]struct{} // HubOptions.PublicTopics
+
+	// shut is closing, readable without mu (Conn.Send checks it).
+	shut atomic.Bool
+	// corkHook, set by tests, sees every Write coder/websocket makes.
+	corkHook atomic.Pointer[func([]byte)]
 
 	mu        sync.Mutex // protects the fields below
 	conns     map[*Conn]struct{}
@@ -50,9 +56,12 @@ type Hub struct {
 	closeOnce sync.Once
 	done      chan struct{} // closed when Close begins
 
-	// lingerC is closed and replaced every lingerTick by pingLoop; set
-	// under mu, read without it (every idle writer asks for it).
-	lingerC atomic.Pointer[chan struct{}]
+	// lingerTicks counts pingLoop's linger ticks; lingerWheel holds the
+	// channels closed at the next ticks, by tick number modulo its size.
+	// Both change under mu and are read without it (every idle writer
+	// asks for a channel).
+	lingerTicks atomic.Uint64
+	lingerWheel [lingerWait + 1]atomic.Pointer[lingerSlot]
 
 	st counters
 }
@@ -106,6 +115,12 @@ func NewHub(opts *HubOptions) (*Hub, error) {
 		CompressionMode: o.CompressionMode,
 	}
 	h.st.closed = make(map[CloseReason]uint64)
+	if len(o.PublicTopics) > 0 {
+		h.public = make(map[string]struct{}, len(o.PublicTopics))
+		for _, t := range o.PublicTopics {
+			h.public[t] = struct{}{}
+		}
+	}
 	return h, nil
 }
 
@@ -122,7 +137,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "ws: too many connections; retry later", http.StatusServiceUnavailable)
 		return
 	}
-	cw := &corkWriter{ResponseWriter: w}
+	cw := &corkWriter{ResponseWriter: w, hook: h.corkHook.Load()}
 	var rw http.ResponseWriter = cw
 	if !canHijack(w) {
 		rw = w // Accept answers 501 before writing anything
@@ -211,9 +226,10 @@ func (h *Hub) Publish(ctx context.Context, topicName string, data []byte) (strin
 
 // Subscribe adds c to topic: messages published to it afterwards, on any
 // hub sharing the broker, are queued to c. Subscribing twice is a no-op.
-// The first local subscriber of a topic subscribes the hub to the broker
-// (without holding the hub's lock; concurrent callers for the same topic
-// wait for it); ctx bounds that call and that wait.
+// It returns ErrTooManyTopics when c is in HubOptions.MaxTopicsPerConn
+// topics already. The first local subscriber of a topic subscribes the hub
+// to the broker (without holding the hub's lock; concurrent callers for
+// the same topic wait for it); ctx bounds that call and that wait.
 func (h *Hub) Subscribe(ctx context.Context, c *Conn, topicName string) error {
 	if c.hub != h {
 		return errors.New("ws: Subscribe: connection belongs to another hub")
@@ -239,6 +255,14 @@ func (h *Hub) Subscribe(ctx context.Context, c *Conn, topicName string) error {
 				return ctx.Err()
 			}
 		}
+		if _, ok := c.topics[topicName]; ok {
+			h.mu.Unlock()
+			return nil
+		}
+		if limit := h.opt.MaxTopicsPerConn; limit > 0 && len(c.topics)+c.pending >= limit {
+			h.mu.Unlock()
+			return ErrTooManyTopics
+		}
 		if t != nil {
 			t.addLocked(c)
 			h.mu.Unlock()
@@ -246,11 +270,13 @@ func (h *Hub) Subscribe(ctx context.Context, c *Conn, topicName string) error {
 		}
 		t = &topic{name: topicName, conns: make(map[*Conn]struct{}), ready: make(chan struct{})}
 		h.topics[topicName] = t
+		c.pending++ // counts against the limit until it is settled
 		h.mu.Unlock()
 
 		sub, err := h.broker.Subscribe(ctx, topicName, "")
 
 		h.mu.Lock()
+		c.pending--
 		close(t.ready)
 		t.ready = nil
 		_, alive := h.conns[c]
@@ -366,10 +392,14 @@ func (h *Hub) fanOut(t *topic) {
 			for _, c := range targets {
 				c.pushBatch(ctx, items)
 			}
-			// Let the writers just woken run before the next batch: a
-			// fan-out that keeps its core would fill the queues of
-			// clients that are fast but not yet scheduled, and drop.
-			runtime.Gosched()
+			// Behind the publishers, let the writers just woken run
+			// before the next batch: a fan-out that keeps its core
+			// would fill the queues of clients that are fast but not
+			// yet scheduled, and drop. Keeping up, it waits for the
+			// next message anyway.
+			if len(msgs) > 0 {
+				runtime.Gosched()
+			}
 		}
 		if end {
 			return
@@ -429,19 +459,14 @@ func (h *Hub) pingLoop() {
 	}
 	linger := time.NewTicker(lingerTick)
 	defer linger.Stop()
-	defer func() {
-		h.mu.Lock()
-		h.lingerOff = true
-		h.mu.Unlock()
-		h.tickLinger()
-	}()
+	defer h.tickLinger(true)
 	var due []*Conn
 	var slot uint64
 	for {
 		select {
 		case <-pings:
 		case <-linger.C:
-			h.tickLinger()
+			h.tickLinger(false)
 			continue
 		case <-h.done:
 			return
@@ -470,37 +495,63 @@ func (h *Hub) pingLoop() {
 	}
 }
 
-// tickLinger releases the writers lingering since the last tick.
-func (h *Hub) tickLinger() {
+// tickLinger closes the channel of the new tick, releasing the writers
+// that have waited for it; last (pingLoop ends) releases them all, and
+// writers stop lingering.
+func (h *Hub) tickLinger(last bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if c := h.lingerC.Swap(nil); c != nil {
-		close(*c)
+	n := h.lingerTicks.Add(1)
+	for i := range h.lingerWheel {
+		p := &h.lingerWheel[i]
+		if s := p.Load(); s != nil && (last || s.tick == n) {
+			close(s.c)
+			p.Store(nil)
+		}
+	}
+	if last {
+		h.lingerOff = true
 	}
 }
 
-// lingerTick is how long an idle writer waits for more messages, at
-// most, before its goroutine exits.
-const lingerTick = 100 * time.Millisecond
+// lingerSlot is the channel closed at linger tick number tick.
+type lingerSlot struct {
+	tick uint64
+	c    chan struct{}
+}
 
-// lingerChan returns the channel closed at the next linger tick. Every
-// idle writer asks for it at once after a broadcast, so the common case
-// takes no lock.
+// lingerTick is the period of the hub's linger ticks, and lingerWait how
+// many of them an idle writer waits for more messages before its
+// goroutine exits (200–300ms idle). A feed of a few messages a second
+// keeps its writers parked rather than starting them again for every
+// message, and each is woken once when it is time to go, not at every
+// tick.
+const (
+	lingerTick = 100 * time.Millisecond
+	lingerWait = 3
+)
+
+// lingerChan returns the channel closed lingerWait ticks from now. The
+// writers that go idle after a broadcast all ask for the same one, so the
+// common case takes no lock.
 func (h *Hub) lingerChan() <-chan struct{} {
-	if c := h.lingerC.Load(); c != nil {
-		return *c
+	target := h.lingerTicks.Load() + lingerWait
+	if s := h.lingerWheel[target%uint64(len(h.lingerWheel))].Load(); s != nil && s.tick == target {
+		return s.c
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if c := h.lingerC.Load(); c != nil {
-		return *c
+	target = h.lingerTicks.Load() + lingerWait
+	p := &h.lingerWheel[target%uint64(len(h.lingerWheel))]
+	if s := p.Load(); s != nil && s.tick == target {
+		return s.c
 	}
 	c := make(chan struct{})
 	if !h.pinger || h.lingerOff { // no hub loop to close it: do not linger
 		close(c)
 		return c
 	}
-	h.lingerC.Store(&c)
+	p.Store(&lingerSlot{tick: target, c: c})
 	return c
 }
 
@@ -532,6 +583,7 @@ func (h *Hub) isClosing() bool {
 func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	h.closing = true
+	h.shut.Store(true)
 	conns := make([]*Conn, 0, len(h.conns))
 	for c := range h.conns {
 		conns = append(conns, c)
@@ -599,6 +651,7 @@ func (h *Hub) Close() error {
 	h.closeOnce.Do(func() {
 		h.mu.Lock()
 		h.closing = true
+		h.shut.Store(true)
 		conns := make([]*Conn, 0, len(h.conns))
 		for c := range h.conns {
 			conns = append(conns, c)

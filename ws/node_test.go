@@ -38,7 +38,7 @@ func TestNodeClient(t *testing.T) {
 		testenv.Unavailable(t, "Node package ws not installed; run scripts/deps.sh")
 	}
 	ctx := testCtx(t)
-	s := newServer(t, &ws.HubOptions{ClientTopics: true, OnConnect: func(context.Context, *ws.Conn) {}})
+	s := newServer(t, &ws.HubOptions{ClientTopics: true, PublicTopics: []string{"news"}, OnConnect: func(context.Context, *ws.Conn) {}})
 
 	cmd := exec.CommandContext(ctx, node, "-e", nodeClient, s.url)
 	cmd.Env = append(os.Environ(), "NODE_PATH="+modules)

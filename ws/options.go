@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 
@@ -126,13 +127,23 @@ type HubOptions struct {
 	Broker pubsub.Broker
 	// ClientTopics lets clients subscribe and unsubscribe themselves with
 	// the JSON control messages described in the package doc. Default
-	// false: only the application calls Subscribe.
+	// false: only the application calls Subscribe. With it on, NewHub
+	// requires PublicTopics or AllowTopic: a client may subscribe only to
+	// a topic one of them allows.
 	ClientTopics bool
+	// PublicTopics are the exact topic names any client may subscribe to
+	// with ClientTopics. Nil means none (only AllowTopic decides).
+	PublicTopics []string
 	// AllowTopic, if set, is asked before a client's subscribe control
-	// message takes effect; false answers with an error message. Nil
-	// allows every topic: with ClientTopics on, set it, or any client can
-	// read any topic (and create topics up to the broker's limit).
+	// message for a topic not in PublicTopics takes effect; false answers
+	// with an error message. Nil allows no topic beyond PublicTopics.
 	AllowTopic func(c *Conn, topic string) bool
+	// MaxTopicsPerConn bounds the topics one connection is in, whether the
+	// client or the application subscribed it: over it a client's
+	// subscribe is answered with an error (the connection stays open) and
+	// Hub.Subscribe returns ErrTooManyTopics. Defaults to 16; negative
+	// means no limit.
+	MaxTopicsPerConn int
 
 	// OnConnect, if set, runs on the connection's reader goroutine after
 	// the upgrade, before any message is read. Subscribe here.
@@ -220,6 +231,15 @@ func (o *HubOptions) withDefaults() (HubOptions, error) {
 	if c.PongTimeout <= 0 {
 		c.PongTimeout = 10 * time.Second
 	}
+	if c.MaxTopicsPerConn == 0 {
+		c.MaxTopicsPerConn = 16
+	}
+	if c.ClientTopics && c.AllowTopic == nil && len(c.PublicTopics) == 0 {
+		return c, errors.New("ws: ClientTopics is on but no topic is allowed: set HubOptions.PublicTopics to the topics any client may subscribe to, or AllowTopic to decide per connection")
+	}
+	if c.JoinSeparator != nil && !utf8.Valid(c.JoinSeparator) {
+		return c, errors.New("ws: JoinSeparator is not valid UTF-8; joined text messages must stay valid UTF-8")
+	}
 	if c.ShutdownBatch <= 0 {
 		c.ShutdownBatch = 100
 	}
@@ -237,6 +257,7 @@ func (o *HubOptions) withDefaults() (HubOptions, error) {
 	}
 	c.OriginPatterns = append([]string(nil), c.OriginPatterns...)
 	c.Subprotocols = append([]string(nil), c.Subprotocols...)
+	c.PublicTopics = append([]string(nil), c.PublicTopics...)
 	return c, nil
 }
 

@@ -25,6 +25,7 @@ const (
 	ReasonWriteTimeout CloseReason = "write-timeout" // a message was not written within WriteTimeout
 	ReasonTooBig       CloseReason = "too-big"       // a message exceeded ReadLimit (1009)
 	ReasonInvalidUTF8  CloseReason = "invalid-utf8"  // a text message was not UTF-8 (1007)
+	ReasonProtocol     CloseReason = "protocol"      // the client broke the WebSocket protocol (1002); nothing more it sent was read
 	ReasonError        CloseReason = "error"         // the TCP connection failed or was reset
 )
 

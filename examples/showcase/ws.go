@@ -44,7 +44,7 @@ func setupWS(ctx context.Context, sc *showcase) error {
 	d := &wsDemo{}
 	hub, err := ws.NewHub(&ws.HubOptions{
 		ClientTopics:  true,
-		AllowTopic:    func(_ *ws.Conn, topic string) bool { return topic == "chat" || topic == "prices" },
+		PublicTopics:  []string{"chat", "prices"},
 		ReadLimit:     4 << 10,
 		MaxConnsPerIP: 20,
 		QueueMessages: 64,

@@ -43,7 +43,7 @@ func run(ctx context.Context, out io.Writer) error {
 	var hub *ws.Hub
 	hub, err := ws.NewHub(&ws.HubOptions{
 		ClientTopics: true,
-		AllowTopic:   func(_ *ws.Conn, topic string) bool { return topic == "room" },
+		PublicTopics: []string{"room"}, // the only topic clients may subscribe to
 		OnMessage: func(ctx context.Context, c *ws.Conn, _ websocket.MessageType, data []byte) {
 			hub.Publish(ctx, "room", fmt.Appendf(nil, "#%d: %s", c.ID(), data))
 		},
