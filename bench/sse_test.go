@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -36,6 +37,9 @@ import (
 type sseImpl struct {
 	name  string
 	start func(tb testing.TB) (h http.Handler, publish func([]byte), stop func())
+	// streams, if set, counts the open streams of h; otherwise they are
+	// counted by goroutines (two per stream).
+	streams func(h http.Handler) int
 }
 
 var sseImpls = []sseImpl{
@@ -47,21 +51,26 @@ var sseImpls = []sseImpl{
 		if err != nil {
 			tb.Fatal(err)
 		}
+		topics := []string{"t"}
 		s, err := sse.NewServer(&sse.ServerOptions{
-			Broker:   broker,
+			Broker: broker,
+			// Like go-sse's OnSession below: every stream gets topic "t".
+			Topics:   func(*http.Request) ([]string, error) { return topics, nil },
 			MaxConns: -1, MaxConnsPerIP: -1,
 			// A live feed like go-sse's (which has no queue): drop the
 			// oldest for a client that falls behind, never disconnect.
 			Policy:        sse.DropOldest,
 			QueueMessages: 256,
-			WriteTimeout:  2 * time.Second,
+			// WriteTimeout: the default (10s). Over HTTP/2 a stream's
+			// first write waits behind thousands of others when 10,000
+			// streams open at once (BenchmarkSSEIdleMemory, proto=h2).
 		})
 		if err != nil {
 			tb.Fatal(err)
 		}
 		ctx := context.Background()
 		return s, func(m []byte) { s.Publish(ctx, "t", m) }, func() { s.Close(); broker.Close() }
-	}},
+	}, func(h http.Handler) int { return h.(*sse.Server).Stats().Conns }},
 	{"go-sse", func(tb testing.TB) (http.Handler, func([]byte), func()) {
 		s := &gosse.Server{OnSession: func(w http.ResponseWriter, r *http.Request) ([]string, bool) {
 			return []string{"t"}, true
@@ -71,7 +80,7 @@ var sseImpls = []sseImpl{
 			msg.AppendData(string(m))
 			s.Publish(msg, "t")
 		}, func() { s.Shutdown(context.Background()) }
-	}},
+	}, nil},
 }
 
 // guardGoSSE serves h (go-sse's Server) with a ResponseWriter that stops
@@ -402,67 +411,97 @@ func sseFanout(b *testing.B, addr string, n, rate int, publish func([]byte)) {
 func BenchmarkSSEIdleMemory(b *testing.B) {
 	raiseNoFile(b)
 	const conns = 10000
-	for _, impl := range sseImpls {
-		b.Run(fmt.Sprintf("conns=%d/impl=%s", conns, impl.name), func(b *testing.B) {
-			b.ReportAllocs()
-			h, publish, stop := impl.start(b)
-			srv := newQuietServer(h)
-			defer srv.Close()
-			defer stop()
-			// A first message makes the broker's topic (wirespeed's
-			// history ring, sized for the fan-out benchmarks): a fixed
-			// cost of the server, not of its streams. go-sse drops it.
-			publish([]byte("prime"))
-			before := serverMemory()
-			goroutines := runtime.NumGoroutine()
-			cmd := exec.Command(os.Args[0], "-test.run=^TestSSEIdleClients$", "-test.v")
-			cmd.Env = append(os.Environ(), "SSE_IDLE_ADDR="+strings.TrimPrefix(srv.URL, "http://"), "SSE_IDLE_N="+strconv.Itoa(conns))
-			stdin, _ := cmd.StdinPipe()
-			cmd.Stdout = io.Discard
-			cmd.Stderr = os.Stderr
-			if err := cmd.Start(); err != nil {
-				b.Fatal(err)
+	for _, proto := range []string{"h1", "h2"} {
+		for _, impl := range sseImpls {
+			name := fmt.Sprintf("conns=%d/impl=%s", conns, impl.name)
+			if proto == "h2" {
+				name = fmt.Sprintf("conns=%d/proto=h2/impl=%s", conns, impl.name)
 			}
-			defer cmd.Wait()
-			defer stdin.Close()
-			// Every stream has two goroutines in both servers: its handler
-			// and net/http's background reader (go-sse sends no headers
-			// before its first event, so the clients cannot tell when
-			// their stream started). Counting one per stream would
-			// measure before all streams are open.
-			deadline := time.Now().Add(2 * time.Minute)
-			for runtime.NumGoroutine() < goroutines+2*conns {
-				if time.Now().After(deadline) {
-					b.Fatalf("only %d of %d streams started", (runtime.NumGoroutine()-goroutines)/2, conns)
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
-			// One event to every stream, so both servers have written
-			// (go-sse sends its headers only then), as a live stream has.
-			time.Sleep(500 * time.Millisecond)
-			publish([]byte("hello"))
-			time.Sleep(500 * time.Millisecond) // let the server goroutines reach their idle state
-			after := serverMemory()
-			if dir := os.Getenv("SSE_IDLE_PROFILE_DIR"); dir != "" {
-				// A heap profile of the idle streams (run with
-				// -memprofilerate=512 for small objects to show).
-				f, err := os.Create(filepath.Join(dir, "sse-idle-"+impl.name+".heap"))
-				if err != nil {
-					b.Fatal(err)
-				}
-				pprof.Lookup("heap").WriteTo(f, 0)
-				f.Close()
-			}
-			b.ReportMetric(float64(runtime.NumGoroutine()-goroutines)/conns, "goroutines/conn")
-			b.ReportMetric(float64(after.heap+after.stack-before.heap-before.stack)/conns, "B/conn")
-			b.ReportMetric(float64(after.heap-before.heap)/conns, "heap-B/conn")
-			// Live objects only (HeapAlloc after GC): heap-B/conn minus
-			// the free space in spans that hold them.
-			b.ReportMetric(float64(after.live-before.live)/conns, "live-B/conn")
-			b.ReportMetric(float64(after.stack-before.stack)/conns, "stack-B/conn")
-			b.ReportMetric(0, "ns/op")
-		})
+			b.Run(name, func(b *testing.B) { sseIdleMemory(b, impl, proto, conns) })
+		}
 	}
+}
+
+// sseIdleMemory is one BenchmarkSSEIdleMemory run: proto "h1" is plain
+// HTTP/1.1 with raw clients, "h2" HTTP/2 over TLS with net/http clients
+// (250 streams per connection, the server's default limit).
+func sseIdleMemory(b *testing.B, impl sseImpl, proto string, conns int) {
+	b.ReportAllocs()
+	h, publish, stop := impl.start(b)
+	// Handlers entered: go-sse's streams, which the clients
+	// cannot see start (it sends no headers before an event).
+	var entered atomic.Int64
+	inner := h
+	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered.Add(1)
+		inner.ServeHTTP(w, r)
+	})
+	var srv *httptest.Server
+	if proto == "h2" {
+		srv = httptest.NewUnstartedServer(counted)
+		srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+		srv.EnableHTTP2 = true
+		srv.StartTLS()
+	} else {
+		srv = newQuietServer(counted)
+	}
+	defer srv.Close()
+	defer stop()
+	// A first message makes the broker's topic (wirespeed's
+	// history ring, sized for the fan-out benchmarks): a fixed
+	// cost of the server, not of its streams. go-sse drops it.
+	publish([]byte("prime"))
+	before := serverMemory()
+	goroutines := runtime.NumGoroutine()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSSEIdleClients$", "-test.v")
+	cmd.Env = append(os.Environ(), "SSE_IDLE_ADDR="+strings.TrimPrefix(strings.TrimPrefix(srv.URL, "http://"), "https://"), "SSE_IDLE_N="+strconv.Itoa(conns), "SSE_IDLE_PROTO="+proto)
+	stdin, _ := cmd.StdinPipe()
+	cmd.Stdout = io.Discard
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer stdin.Close()
+	// go-sse sends no headers before its first event, so the
+	// clients cannot tell when their stream started: its streams
+	// are counted as handlers entered (and given the half second
+	// below to subscribe). wirespeed counts its streams.
+	open := func() int { return int(entered.Load()) }
+	if impl.streams != nil {
+		open = func() int { return impl.streams(h) }
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for open() < conns {
+		if time.Now().After(deadline) {
+			b.Fatalf("only %d of %d streams started", open(), conns)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// One event to every stream, so both servers have written
+	// (go-sse sends its headers only then), as a live stream has.
+	time.Sleep(500 * time.Millisecond)
+	publish([]byte("hello"))
+	time.Sleep(500 * time.Millisecond) // let the server goroutines reach their idle state
+	after := serverMemory()
+	if dir := os.Getenv("SSE_IDLE_PROFILE_DIR"); dir != "" {
+		// A heap profile of the idle streams (run with
+		// -memprofilerate=512 for small objects to show).
+		f, err := os.Create(filepath.Join(dir, "sse-idle-"+proto+"-"+impl.name+".heap"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		pprof.Lookup("heap").WriteTo(f, 0)
+		f.Close()
+	}
+	b.ReportMetric(float64(runtime.NumGoroutine()-goroutines)/float64(conns), "goroutines/conn")
+	b.ReportMetric(float64(after.heap+after.stack-before.heap-before.stack)/float64(conns), "B/conn")
+	b.ReportMetric(float64(after.heap-before.heap)/float64(conns), "heap-B/conn")
+	// Live objects only (HeapAlloc after GC): heap-B/conn minus
+	// the free space in spans that hold them.
+	b.ReportMetric(float64(after.live-before.live)/float64(conns), "live-B/conn")
+	b.ReportMetric(float64(after.stack-before.stack)/float64(conns), "stack-B/conn")
+	b.ReportMetric(0, "ns/op")
 }
 
 type memUse struct{ heap, live, stack int64 }
@@ -484,6 +523,10 @@ func TestSSEIdleClients(t *testing.T) {
 	}
 	raiseNoFile(t)
 	n, _ := strconv.Atoi(os.Getenv("SSE_IDLE_N"))
+	if os.Getenv("SSE_IDLE_PROTO") == "h2" {
+		h2IdleClients(t, addr, n)
+		return
+	}
 	var cs []net.Conn
 	for range n {
 		cs = append(cs, rawStream(t, addr, 0)) // never read
@@ -610,4 +653,39 @@ func TestSSEPeersAgree(t *testing.T) {
 			}
 		})
 	}
+}
+
+// h2IdleClients opens n streams over HTTP/2, 200 per connection (under
+// the server's limit of 250), and holds them, unread, until stdin closes.
+// Each group of 200 has a transport of its own with one connection, so
+// the server sees the same n/200 connections in every run.
+func h2IdleClients(t *testing.T, addr string, n int) {
+	const perConn = 200
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var once sync.Once
+	var client *http.Client
+	for i := range n {
+		if i%perConn == 0 {
+			tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true, MaxConnsPerHost: 1}
+			defer tr.CloseIdleConnections()
+			client = &http.Client{Transport: tr}
+		}
+		wg.Go(func() {
+			req, _ := http.NewRequestWithContext(ctx, "GET", "https://"+addr+"/?topic=t", nil)
+			req.Header.Set("Accept", "text/event-stream")
+			resp, err := client.Do(req) // go-sse answers with its first event
+			if err != nil {
+				if ctx.Err() == nil {
+					once.Do(func() { fmt.Fprintln(os.Stderr, "h2 idle client:", err) })
+				}
+				return
+			}
+			<-ctx.Done()
+			resp.Body.Close()
+		})
+	}
+	io.Copy(io.Discard, os.Stdin) // until the benchmark is done
+	cancel()
+	wg.Wait()
 }

@@ -42,7 +42,9 @@ type ClientOptions struct {
 	// its events are read (its Header tells whether events were lost, see
 	// HeaderLost). It must not read the body.
 	OnConnect func(resp *http.Response)
-	// OnError, if set, is told every error that leads to a reconnect.
+	// OnError, if set, is told every error that leads to a reconnect: a
+	// failed attempt or a broken stream. A stream the server ended
+	// properly (as Server.Shutdown does) is reconnected without an error.
 	OnError func(err error)
 }
 
@@ -62,7 +64,7 @@ func (e *ResponseError) Error() string {
 // ClientStats is a snapshot of a client's counters.
 type ClientStats struct {
 	Connects    uint64 // successful connections
-	Failures    uint64 // failed attempts and broken streams
+	Failures    uint64 // failed attempts and broken streams (not streams the server ended properly)
 	Events      uint64 // events received
 	LostReports uint64 // responses saying events were lost (HeaderLost)
 }
@@ -241,10 +243,14 @@ func (c *Client) read(resp *http.Response, yield func(Event, error) bool) (err e
 	}()
 	for {
 		ev, err := d.Next()
+		if errors.Is(err, io.EOF) {
+			// The server ended the response properly (the last chunk, or
+			// END_STREAM on HTTP/2), as a graceful shutdown does: reconnect
+			// after the retry delay, but it is no failure. A cut
+			// connection reads as io.ErrUnexpectedEOF or a network error.
+			return nil, false
+		}
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF // the server ended the stream: reconnect
-			}
 			return err, false
 		}
 		c.mu.Lock()

@@ -5,7 +5,7 @@
 //
 // # Quick start
 //
-//	srv, _ := sse.NewServer(&sse.ServerOptions{
+//	srv, err := sse.NewServer(&sse.ServerOptions{
 //		Topics: func(r *http.Request) ([]string, error) {
 //			if !authorized(r) {
 //				return nil, &sse.StatusError{Code: http.StatusUnauthorized}
@@ -13,6 +13,7 @@
 //			return []string{"prices"}, nil
 //		},
 //	})
+//	if err != nil { … }
 //	defer srv.Close()
 //	mux.Handle("GET /events", srv)
 //	srv.RegisterOnShutdown(httpServer, 10*time.Second)
@@ -22,6 +23,11 @@
 //
 //	c, _ := sse.NewClient("https://api.example.com/events", nil)
 //	for ev, err := range c.Events(ctx) { … }
+//
+// A feed anyone may read needs no hook: PublicTopics: []string{"prices"}
+// serves GET /events?topic=prices and refuses every other topic. A server
+// with neither is refused by NewServer ([ErrNoTopics]): no default
+// exposes every topic.
 //
 // # Framing
 //
@@ -37,7 +43,11 @@
 //
 // Each request's topics come from ServerOptions.Topics, the place for
 // authentication (it returns the topics, or an error that becomes the
-// HTTP status). Every message published to a topic on the broker, by this
+// HTTP status), or, without it, from the "topic" query parameters, each
+// of which must be one of ServerOptions.PublicTopics (else 403). A topic
+// named twice is served once; more than ServerOptions.MaxTopics (16)
+// distinct topics get 400, so one request cannot make the broker and
+// the server hold thousands of topics. Every message published to a topic on the broker, by this
 // server or any other sharing it, becomes an event whose id is the
 // broker's message ID ("<ms>-<seq>"). A live stream starts with an
 // id-only block naming the point it joined, so even a stream cut before
@@ -53,12 +63,16 @@
 // reached the last message the fan-out dispatched, and fan-out messages
 // up to the replay's last ID are skipped for that stream.
 //
-// When the ID is older than the broker retains (or is not a message ID),
-// events were lost; the server says so twice, as Mercure does: the
-// response header [HeaderLost] ("Events-Lost: true") for clients that can
-// read headers, and a first event of type ServerOptions.LostEvent
-// (default "lost", data = the requested ID, no id field) for browsers,
-// whose EventSource cannot. It then replays what is retained and goes on.
+// When the ID is older than the broker retains, or is not a message ID
+// ("<ms>-<seq>", at most 41 bytes: anything else, however long, is not
+// looked at further), events were lost; the server says so twice, as
+// Mercure does: the response header [HeaderLost] ("Events-Lost: true")
+// for clients that can read headers, and a first event of type
+// ServerOptions.LostEvent (default "lost", no id field) for browsers,
+// whose EventSource cannot. Its data is the requested ID if it was a
+// message ID and empty otherwise: the server never echoes what the client
+// sent unchecked. It then replays what is retained (from a non-ID it
+// starts live) and goes on.
 //
 // What resumption promises depends on the broker:
 //
@@ -104,11 +118,27 @@
 // does not buffer them); each batch of events is flushed at once; an idle
 // stream gets a comment line every ServerOptions.Heartbeat (15s), below
 // common proxy idle timeouts (queued by one server goroutine for all
-// streams, so an idle stream has no timer of its own). An idle stream
-// holds its handler goroutine only: a writer goroutine runs while events
-// arrive and exits 0.1–0.2 s after the last one. The stream works through the compress
-// middleware, which flushes each event, and over HTTP/2, where a browser
-// is not limited to six streams per origin.
+// streams, so an idle stream has no timer of its own). The stream works
+// through the compress middleware, which flushes each event, and over
+// HTTP/2, where a browser is not limited to six streams per origin.
+//
+// # Connections and goroutines
+//
+// On HTTP/1.1, when the handler gets net/http's own ResponseWriter, a
+// stream owns its connection as ws does: it hijacks it once the stream
+// starts (writing the chunked response itself, with Connection: close)
+// and the handler returns, so an idle stream costs one goroutine, which
+// reads the connection only to see the client leave, and no bufio
+// buffers. A topic's fan-out writes each event straight to the socket
+// when nothing is queued for the stream and the socket takes it without
+// waiting (unix, plain TCP); otherwise the event is queued and a writer
+// goroutine writes the backlog in batches and exits when it is empty.
+// The request's context is not watched after the hijack: a stream ends
+// when the client closes the connection, a write fails, or the server
+// ends it. Behind a wrapping ResponseWriter (middleware such as compress)
+// and on HTTP/2 the handler goroutine holds the stream while it is open
+// and watches the request's context; a writer goroutine runs while events
+// arrive and exits 0.1–0.2 s after the last one.
 //
 // # Shutdown
 //
@@ -116,9 +146,10 @@
 // queued events, then a retry field chosen at random across
 // ServerOptions.ShutdownWindow (so clients come back spread over the
 // window, not in one storm) and a closing comment, and ends the
-// response. http.Server.Shutdown waits for handlers, and a stream's
-// handler returns only when the stream ends: call
-// [Server.RegisterOnShutdown] so the drain ends them.
+// response. http.Server.Shutdown neither ends event streams (a handler
+// returns only when its stream ends) nor tracks the connections streams
+// own: call [Server.RegisterOnShutdown] so its drain ends them, and
+// Server.Shutdown or Close after it to wait for them.
 //
 // # Client
 //

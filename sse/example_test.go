@@ -2,10 +2,12 @@ package sse_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"time"
 
 	"github.com/wirespeed/wirespeed/sse"
 )
@@ -20,41 +22,81 @@ func ExampleAppendEvent() {
 	// id: 42
 }
 
+// ExampleServer is the package's quick start, run against a test server.
 func ExampleServer() {
 	ctx := context.Background()
+	authorized := func(r *http.Request) bool { return r.Header.Get("Authorization") == "Bearer secret" }
 	joined := make(chan struct{}, 1)
+
 	srv, err := sse.NewServer(&sse.ServerOptions{
 		Topics: func(r *http.Request) ([]string, error) {
-			if r.URL.Query().Get("token") != "secret" {
+			if !authorized(r) {
 				return nil, &sse.StatusError{Code: http.StatusUnauthorized}
 			}
-			return []string{"news"}, nil
+			return []string{"prices"}, nil
 		},
 		OnConnect: func(*http.Request, []string, string) { joined <- struct{}{} },
 	})
 	if err != nil {
 		panic(err)
 	}
-	ts := httptest.NewServer(srv)
-	defer ts.Close()
 	defer srv.Close()
+	mux := http.NewServeMux()
+	mux.Handle("GET /events", srv)
+	ts := httptest.NewUnstartedServer(mux)
+	httpServer := ts.Config
+	srv.RegisterOnShutdown(httpServer, 10*time.Second)
+	ts.Start()
+	defer ts.Close()
 
-	resp, _ := http.Get(ts.URL)
+	resp, err := http.Get(ts.URL + "/events")
+	if err != nil {
+		panic(err)
+	}
 	resp.Body.Close()
 	fmt.Println(resp.StatusCode)
 
-	sub, err := sse.Subscribe(ctx, ts.URL+"/?token=secret", nil)
+	sub, err := sse.Subscribe(ctx, ts.URL+"/events", &sse.ClientOptions{
+		Header: http.Header{"Authorization": {"Bearer secret"}},
+	})
 	if err != nil {
 		panic(err)
 	}
 	defer sub.Close()
 	<-joined
-	srv.Publish(ctx, "news", []byte("hello, subscribers"))
+	srv.Publish(ctx, "prices", []byte(`{"BTC":100}`)) // from anywhere
 	ev := <-sub.C
 	fmt.Println(string(ev.Data), ev.ID == sub.Client.LastEventID())
 	// Output:
 	// 401
-	// hello, subscribers true
+	// {"BTC":100} true
+}
+
+// ExampleServerOptions_publicTopics serves topics anyone may read without
+// a Topics hook: a stream names them with ?topic=, and any other topic is
+// refused.
+func ExampleServerOptions_publicTopics() {
+	srv, err := sse.NewServer(&sse.ServerOptions{PublicTopics: []string{"prices"}})
+	if err != nil {
+		panic(err)
+	}
+	defer srv.Close()
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	for _, topic := range []string{"admin", "prices"} {
+		resp, err := http.Get(ts.URL + "/?topic=" + topic)
+		if err != nil {
+			panic(err)
+		}
+		resp.Body.Close() // ends the stream
+		fmt.Println(topic, resp.StatusCode)
+	}
+	_, err = sse.NewServer(nil)
+	fmt.Println(errors.Is(err, sse.ErrNoTopics))
+	// Output:
+	// admin 403
+	// prices 200
+	// true
 }
 
 func ExampleClient_Events() {

@@ -111,7 +111,7 @@ func TestFaultsMemoryRestarts(t *testing.T) {
 	defer b.Close()
 	f := newFront(t)
 	start := func() *sse.Server {
-		s, err := sse.NewServer(&sse.ServerOptions{Broker: b, ShutdownWindow: 20 * time.Millisecond})
+		s, err := sse.NewServer(&sse.ServerOptions{Broker: b, PublicTopics: []string{"feed"}, ShutdownWindow: 20 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -159,7 +159,7 @@ func TestFaultsRedis(t *testing.T) {
 	}
 	f := newFront(t)
 	start := func() *sse.Server {
-		s, err := sse.NewServer(&sse.ServerOptions{Broker: newBroker(), ShutdownWindow: 20 * time.Millisecond})
+		s, err := sse.NewServer(&sse.ServerOptions{Broker: newBroker(), PublicTopics: []string{"feed"}, ShutdownWindow: 20 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -39,6 +39,9 @@ func newServer(t *testing.T, opts *sse.ServerOptions) *server {
 	if o.OnClose == nil {
 		o.OnClose = func(_ *http.Request, r sse.CloseReason) { s.closed <- r }
 	}
+	if o.Topics == nil && o.PublicTopics == nil {
+		o.PublicTopics = []string{"news"}
+	}
 	if o.OnConnect == nil {
 		o.OnConnect = func(_ *http.Request, _ []string, from string) { s.joined <- from }
 	}

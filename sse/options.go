@@ -62,10 +62,21 @@ type ServerOptions struct {
 	// pubsub.NewMemory(nil) that the server closes in Close; a Broker
 	// passed in is not closed by the server.
 	Broker pubsub.Broker
-	// Topics chooses each stream's topics. Nil means the request's
-	// "topic" query parameters (at least one, else 400): set it to
-	// authorise, or any client can read any topic.
+	// Topics chooses each stream's topics; it is where requests are
+	// authorised. Nil means the request's "topic" query parameters (at
+	// least one, else 400), each of which must be one of PublicTopics
+	// (else 403): nil never means "any topic". Topics nil with
+	// PublicTopics empty is an error ([ErrNoTopics]).
 	Topics TopicsFunc
+	// PublicTopics are the topics anyone may read, by exact name, when
+	// Topics is nil. Nil means none. Setting both it and Topics is an
+	// error: a Topics hook decides alone (it may serve public topics too).
+	PublicTopics []string
+	// MaxTopics bounds the distinct topics of one stream, whoever chose
+	// them (repeated topics count once and are served once); a request
+	// for more gets 400. Each new topic costs a broker subscription and a
+	// fan-out goroutine. Defaults to 16; negative is an error.
+	MaxTopics int
 	// EventType, if set, gives the event field of a message published to
 	// a topic ("" means the default "message"). Nil means no event field.
 	EventType func(topic string, data []byte) string
@@ -140,7 +151,10 @@ type ServerOptions struct {
 	// OnConnect, if set, runs after a stream's headers are sent, on its
 	// handler goroutine, with the topics and the ID it resumes from.
 	OnConnect func(r *http.Request, topics []string, lastEventID string)
-	// OnClose, if set, runs once per stream when it ended, with the reason.
+	// OnClose, if set, runs once per stream when it ended, with the reason,
+	// on the stream's handler goroutine or (HTTP/1.1, see Server) a server
+	// goroutine; a panic in it is recovered and counted in
+	// Stats.CallbackPanics.
 	OnClose func(r *http.Request, reason CloseReason)
 }
 
@@ -164,8 +178,24 @@ func (o *ServerOptions) withDefaults() (ServerOptions, error) {
 	if o != nil {
 		c = *o
 	}
-	if c.Topics == nil {
-		c.Topics = queryTopics
+	switch {
+	case c.Topics != nil && len(c.PublicTopics) > 0:
+		return c, errors.New("sse: set ServerOptions.Topics or PublicTopics, not both; a Topics hook decides alone")
+	case c.Topics == nil && len(c.PublicTopics) == 0:
+		return c, ErrNoTopics
+	case c.Topics == nil:
+		public := make(map[string]struct{}, len(c.PublicTopics))
+		for _, t := range c.PublicTopics {
+			public[t] = struct{}{}
+		}
+		c.PublicTopics = append([]string(nil), c.PublicTopics...)
+		c.Topics = func(r *http.Request) ([]string, error) { return queryTopics(r, public) }
+	}
+	if c.MaxTopics < 0 {
+		return c, fmt.Errorf("sse: MaxTopics %d is negative; use 0 for the default (16) or a positive bound", c.MaxTopics)
+	}
+	if c.MaxTopics == 0 {
+		c.MaxTopics = 16
 	}
 	if c.LostEvent == "" {
 		c.LostEvent = "lost"
@@ -225,10 +255,26 @@ func (o *ServerOptions) withDefaults() (ServerOptions, error) {
 	return c, nil
 }
 
-func queryTopics(r *http.Request) ([]string, error) {
+// ErrNoTopics is returned by NewServer when neither ServerOptions.Topics
+// nor PublicTopics is set: the server would serve nothing, and serving
+// every topic to anyone is not a default.
+var ErrNoTopics = errors.New("sse: no readable topics; set ServerOptions.Topics to authorise streams or PublicTopics to name the topics anyone may read")
+
+// errNotPublic answers a default-hook request for a topic not in
+// PublicTopics; the body does not echo the name.
+var errNotPublic = &StatusError{Code: http.StatusForbidden, Message: "topic not public"}
+
+// queryTopics is the default TopicsFunc: the "topic" query parameters,
+// each one of the public topics.
+func queryTopics(r *http.Request, public map[string]struct{}) ([]string, error) {
 	t := r.URL.Query()["topic"]
 	if len(t) == 0 {
 		return nil, &StatusError{Code: http.StatusBadRequest, Message: "no topic; add ?topic=name"}
+	}
+	for _, name := range t {
+		if _, ok := public[name]; !ok {
+			return nil, errNotPublic
+		}
 	}
 	return t, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -23,21 +24,23 @@ import (
 )
 
 // dropServer serves an SSE server whose open streams the test can cut
-// (as a crashed proxy or a network change would), and reports the
-// Last-Event-ID header of every stream that starts.
+// (as a crashed proxy or a network change would: their TCP connections
+// close), and reports the Last-Event-ID header of every stream that
+// starts.
 type dropServer struct {
 	sse     *sse.Server
 	srv     *httptest.Server
 	headers chan string // Last-Event-ID request header of each started stream
 
-	mu    sync.Mutex
-	drops []context.CancelFunc
+	mu      sync.Mutex
+	streams map[net.Conn]bool // connections the streams took over (HTTP/1.1)
 }
 
 func newDropServer(t *testing.T, mux *http.ServeMux) *dropServer {
 	d := &dropServer{headers: make(chan string, 16)}
 	s, err := sse.NewServer(&sse.ServerOptions{
-		Retry: 50 * time.Millisecond,
+		PublicTopics: []string{"news"},
+		Retry:        50 * time.Millisecond,
 		OnConnect: func(r *http.Request, _ []string, _ string) {
 			d.headers <- r.Header.Get("Last-Event-ID")
 		},
@@ -49,14 +52,17 @@ func newDropServer(t *testing.T, mux *http.ServeMux) *dropServer {
 	if mux == nil {
 		mux = http.NewServeMux()
 	}
-	mux.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithCancel(r.Context())
-		d.mu.Lock()
-		d.drops = append(d.drops, cancel)
-		d.mu.Unlock()
-		s.ServeHTTP(w, r.WithContext(ctx))
-	})
-	d.srv = httptest.NewServer(mux)
+	mux.Handle("GET /events", s)
+	d.streams = make(map[net.Conn]bool)
+	d.srv = httptest.NewUnstartedServer(mux)
+	d.srv.Config.ConnState = func(c net.Conn, st http.ConnState) {
+		if st == http.StateHijacked {
+			d.mu.Lock()
+			d.streams[c] = true
+			d.mu.Unlock()
+		}
+	}
+	d.srv.Start()
 	t.Cleanup(func() { s.Close(); d.srv.Close() })
 	return d
 }
@@ -64,10 +70,10 @@ func newDropServer(t *testing.T, mux *http.ServeMux) *dropServer {
 func (d *dropServer) dropAll() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, c := range d.drops {
-		c()
+	for c := range d.streams {
+		c.Close()
 	}
-	d.drops = nil
+	clear(d.streams)
 }
 
 func (d *dropServer) header(t *testing.T, ctx context.Context) string {

@@ -7,8 +7,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,10 +20,10 @@ import (
 )
 
 // Server streams the messages of pubsub topics to clients as Server-Sent
-// Events. It is an http.Handler; each stream lives on its request's handler
-// goroutine, which starts a writer goroutine while events arrive (it exits
-// one to two lingerTicks after the last, so an idle stream costs the
-// handler only).
+// Events. It is an http.Handler. On HTTP/1.1 a stream takes over its
+// connection and the handler returns (an idle stream costs one goroutine
+// reading the connection); otherwise it lives on its request's handler
+// goroutine (see the package doc, Connections and goroutines).
 // All methods are safe for concurrent use.
 //
 // The server subscribes to each topic once (while it has streams) and
@@ -121,12 +121,15 @@ func (s *Server) Publish(ctx context.Context, topicName string, data []byte) (st
 	return id, nil
 }
 
-// ServeHTTP opens an event stream and returns when it ends. Before the
+// ServeHTTP opens an event stream and returns when it ends, or, on
+// HTTP/1.1 with net/http's own ResponseWriter, once the stream has taken
+// over the connection (see the package doc). Before the
 // stream starts it answers 405 for a method other than GET, 403 for a
 // cross-origin request OriginPatterns do not allow, 503 with Retry-After
-// at a connection limit or while shutting down, and the TopicsFunc's
-// error. The resume point is the Last-Event-ID header, else the
-// lastEventID query parameter.
+// at a connection limit or while shutting down, the TopicsFunc's error,
+// and 400 for more than MaxTopics distinct topics. The resume point is the
+// Last-Event-ID header, else the lastEventID query parameter; one that is
+// not a message ID is reported lost (see the package doc).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", "GET")
@@ -150,6 +153,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err == nil && len(topics) == 0 {
 		err = &StatusError{Code: http.StatusBadRequest, Message: "no topics for this request"}
 	}
+	if err == nil {
+		topics, err = s.distinct(topics)
+	}
 	if err != nil {
 		s.st.rejectedTopics.Add(1)
 		code, msg := http.StatusForbidden, "sse: forbidden"
@@ -162,7 +168,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, msg, code)
 		return
 	}
-	c := s.newConn(r)
+	c := s.newConn(r, hijackable(w, r))
 	if !s.reserve(c) {
 		s.st.rejected.Add(1)
 		w.Header().Set("Retry-After", s.retryAfter)
@@ -174,10 +180,48 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// handler goroutine parks on a shallow stack that the GC shrinks.
 	rc := http.NewResponseController(w)
 	reason, ok := s.stream(w, rc, r, c, topics)
+	if ok && c.raw != nil {
+		return // the stream owns its connection now: its writer ends it
+	}
 	if ok {
 		reason = c.run(w, rc, r.Context().Done())
 	}
 	s.finish(c, reason)
+}
+
+// distinct returns topics without repeats (a repeated topic would be
+// replayed twice), in their first order, or a 400 when there are more
+// than MaxTopics. It does not modify topics, which the TopicsFunc may
+// share between requests.
+func (s *Server) distinct(topics []string) ([]string, error) {
+	if len(topics) == 1 {
+		return topics, nil
+	}
+	limit := s.opt.MaxTopics
+	out := make([]string, 0, min(len(topics), limit))
+	var seen map[string]struct{} // past a few topics a linear search costs more
+	for _, t := range topics {
+		if seen != nil {
+			if _, dup := seen[t]; dup {
+				continue
+			}
+		} else if slices.Contains(out, t) {
+			continue
+		}
+		if len(out) == limit {
+			return nil, &StatusError{Code: http.StatusBadRequest, Message: "too many topics; at most " + strconv.Itoa(limit) + " per stream"}
+		}
+		out = append(out, t)
+		if seen == nil && len(out) > 32 {
+			seen = make(map[string]struct{}, len(out))
+			for _, o := range out {
+				seen[o] = struct{}{}
+			}
+		} else if seen != nil {
+			seen[t] = struct{}{}
+		}
+	}
+	return out, nil
 }
 
 func (s *Server) originAllowed(origin, host string) (ok, cross bool) {
@@ -205,8 +249,8 @@ func (s *Server) stream(w http.ResponseWriter, rc *http.ResponseController, r *h
 	if q := r.URL.RawQuery; from == "" && (strings.Contains(q, "astEventID") || strings.Contains(q, "%")) { // spares most streams a parse
 		from = r.URL.Query().Get("lastEventID")
 	}
-	requested, lost := from, false
-	if from != "" && !pubsub.ValidID(from) {
+	lost := false
+	if from != "" && !messageID(from) {
 		from, lost = "", true // not ours: tell the client, go live
 	}
 	var subs []pubsub.Subscription
@@ -233,8 +277,14 @@ func (s *Server) stream(w http.ResponseWriter, rc *http.ResponseController, r *h
 	for _, name := range topics {
 		a, err := s.join(c, r, name, from == "")
 		if err != nil {
+			// The error names the topic, which may come from the client:
+			// it stays out of the body.
+			msg := "sse: broker unavailable; retry later"
+			if errors.Is(err, ErrServerClosed) {
+				msg = "sse: server shutting down; retry later"
+			}
 			w.Header().Set("Retry-After", s.retryAfter)
-			http.Error(w, "sse: "+err.Error(), http.StatusServiceUnavailable)
+			http.Error(w, msg, http.StatusServiceUnavailable)
 			return ReasonError, false
 		}
 		if anchor == "" || pubsub.CompareIDs(a, anchor) < 0 {
@@ -249,7 +299,6 @@ func (s *Server) stream(w http.ResponseWriter, rc *http.ResponseController, r *h
 		s.st.resumedLost.Add(1)
 		h.Set(HeaderLost, "true")
 	}
-	w.WriteHeader(http.StatusOK)
 	var first []byte
 	if s.opt.Retry > 0 {
 		first, _ = AppendEvent(first, Event{Retry: s.opt.Retry})
@@ -261,16 +310,21 @@ func (s *Server) stream(w http.ResponseWriter, rc *http.ResponseController, r *h
 		first, _ = AppendEvent(first, Event{ID: anchor})
 	}
 	if lost && s.opt.LostEvent != "-" {
-		id := requested
-		if !ValidID(id) {
-			id = ""
-		}
-		first, _ = AppendEvent(first, Event{Type: s.opt.LostEvent, Data: []byte(id)})
+		// from is a message ID (at most maxIDLen bytes) or "": what the
+		// client sent is echoed only when it was an ID.
+		first, _ = AppendEvent(first, Event{Type: s.opt.LostEvent, Data: []byte(from)})
 	}
-	res := make(chan error, 1)
-	go c.writeFirst(w, rc, first, res)
-	if err := <-res; err != nil {
-		return ReasonError, false
+	if c.raw != nil {
+		if err := c.hijack(w, first); err != nil {
+			return ReasonError, false // writing stays taken: nothing writes
+		}
+	} else {
+		w.WriteHeader(http.StatusOK)
+		res := make(chan error, 1)
+		go c.writeFirst(w, rc, first, res)
+		if err := <-res; err != nil {
+			return ReasonError, false
+		}
 	}
 	c.replaying.Store(int32(len(subs)))
 	for i, sub := range subs {
@@ -287,8 +341,22 @@ func (s *Server) stream(w http.ResponseWriter, rc *http.ResponseController, r *h
 	if s.opt.OnConnect != nil {
 		s.opt.OnConnect(r, topics, from)
 	}
+	if c.raw != nil {
+		if s.opt.OnClose == nil {
+			c.r = nil // nothing needs the request any more
+		}
+		c.startRaw()
+	}
 	return "", true
 }
+
+// maxIDLen is the length of the longest message ID, "<ms>-<seq>" with
+// two 20-digit uint64s: anything longer is not an ID.
+const maxIDLen = 41
+
+// messageID reports whether a client's Last-Event-ID is a message ID the
+// broker can resume from, checking the length before parsing.
+func messageID(id string) bool { return len(id) <= maxIDLen && pubsub.ValidID(id) }
 
 // reserve registers c against the limits, false when over one or closing.
 func (s *Server) reserve(c *conn) bool {
@@ -363,14 +431,24 @@ func (s *Server) tickLoop() {
 		}
 		s.mu.Unlock()
 		for _, c := range due {
+			if c.offer(heartbeatChunk) {
+				s.st.heartbeats.Add(1)
+				s.st.bytesOut.Add(uint64(len(heartbeatChunk)))
+				continue
+			}
 			if c.hbQueued.CompareAndSwap(false, true) {
-				c.q.Push(context.Background(), sendq.Item[[]byte]{Value: heartbeatFrame, Size: len(heartbeatFrame), Priority: true})
+				c.enqueue(sendq.Item[[]byte]{Value: heartbeatFrame, Size: len(heartbeatFrame), Priority: true})
 			}
 		}
 		clear(due)
 		due = due[:0]
 	}
 }
+
+// maxInlineLag is how far behind its publisher a fan-out may always be
+// and still write to streams inline (see hijack.go); further behind, it
+// writes inline only while it is less than a message behind.
+const maxInlineLag = 2 * time.Millisecond
 
 // lingerTick is how long an idle writer goroutine waits for more events,
 // at most, before it exits.
@@ -428,10 +506,26 @@ func (s *Server) finish(c *conn, reason CloseReason) {
 	}
 	s.mu.Unlock()
 	s.st.closedBy(reason)
+	defer close(c.ended) // also after a runtime.Goexit in OnClose
 	if s.opt.OnClose != nil {
-		s.opt.OnClose(c.r, reason)
+		s.callback(func() { s.opt.OnClose(c.r, reason) })
 	}
-	close(c.ended)
+}
+
+// callback runs a user callback on a server goroutine (OnClose runs on a
+// writer for streams that own their connection): a panic or
+// runtime.Goexit in it is counted in Stats.CallbackPanics, and a panic is
+// recovered. A Goexit cannot be stopped; the caller's defers run.
+func (s *Server) callback(f func()) {
+	done := false
+	defer func() {
+		if !done {
+			recover()
+			s.st.callbackPanics.Add(1)
+		}
+	}()
+	f()
+	done = true
 }
 
 // join adds c to a topic, subscribing the server to the broker for the
@@ -517,6 +611,7 @@ func (t *topic) anchor() string {
 func (s *Server) fanOut(t *topic) {
 	ctx := context.Background()
 	var targets []*conn
+	var prev time.Time // publish time of the previous message
 	for {
 		m, err := t.sub.Next(ctx)
 		if lag := (*pubsub.LagError)(nil); errors.As(err, &lag) {
@@ -569,8 +664,25 @@ func (s *Server) fanOut(t *topic) {
 			targets = append(targets, c)
 		}
 		s.mu.Unlock()
+		cc := chunkCache{frame: frame}
+		var inline uint64
+		// Writing inline is one system call per stream and message: what
+		// a live feed wants, but a fan-out more than a message behind
+		// (a burst) does better queueing, so that each stream's writer
+		// sends its backlog in one write.
+		lag := time.Since(m.Time)
+		direct := lag < maxInlineLag || lag < m.Time.Sub(prev)
+		prev = m.Time
 		for _, c := range targets {
+			if direct && c.raw != nil && c.offer(cc.get()) {
+				inline++
+				continue
+			}
 			c.push(frame, key, t.policy)
+		}
+		if inline > 0 {
+			s.st.eventsOut.Add(inline)
+			s.st.bytesOut.Add(inline * uint64(len(cc.chunk)))
 		}
 		clear(targets)
 		targets = targets[:0]
@@ -596,6 +708,7 @@ func (s *Server) replay(c *conn, name string, sub pubsub.Subscription, from stri
 		}
 		frame := s.encode(name, m)
 		err = c.q.Push(c.setup, sendq.Item[[]byte]{Value: frame, Size: len(frame), Policy: Block})
+		c.kick()
 		if err != nil && !errors.Is(err, sendq.ErrTooLarge) {
 			return
 		}
@@ -669,8 +782,10 @@ func (s *Server) snapshot() []*conn {
 // the remaining streams are cut and Shutdown returns ctx.Err() after
 // joining them. Safe to call more than once and together with Close.
 //
-// http.Server.Shutdown waits for handlers to return, and an event stream
-// returns only when it ends, so wire it in with [Server.RegisterOnShutdown].
+// http.Server.Shutdown does not end event streams (a handler returns only
+// when its stream ends, and a stream that owns its connection is not
+// tracked by http.Server at all), so wire it in with
+// [Server.RegisterOnShutdown].
 func (s *Server) Shutdown(ctx context.Context) error {
 	conns := s.snapshot()
 	win := s.opt.ShutdownWindow
@@ -701,6 +816,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // RegisterOnShutdown arranges for srv.Shutdown to call s.Shutdown with a
 // context bounded by timeout (a non-positive timeout means 10s), so the
 // server's drain ends the streams instead of waiting for them.
+// srv.Shutdown runs it on a goroutine of its own and does not wait for the
+// streams that own their connections (HTTP/1.1): call s.Shutdown or
+// s.Close afterwards to wait for them.
 func (s *Server) RegisterOnShutdown(srv *http.Server, timeout time.Duration) {
 	if timeout <= 0 {
 		timeout = 10 * time.Second
@@ -740,318 +858,4 @@ func (s *Server) Close() error {
 		}
 	})
 	return s.closeErr
-}
-
-// conn is one open stream. Its handler goroutine runs it (run) and a
-// writer goroutine, while there are events, writes it; the topic
-// fan-outs, replays and tickLoop feed its queue. Ending it
-// early fails the queue with the cause (abort), which wakes the writer
-// and any blocked producer: an open stream needs no context of its own.
-type conn struct {
-	s      *Server
-	r      *http.Request
-	ip     string
-	q      *sendq.Queue[[]byte]
-	topics []*topic // guarded by Server.mu
-	bye    atomic.Pointer[[]byte]
-
-	lastWrite atomic.Int64 // Server.now of the last write
-	hbQueued  atomic.Bool  // a heartbeat waits in q
-
-	// setup bounds the broker calls of the stream's start and its
-	// replays; endSetup releases it (and stop) once they are over.
-	setup     context.Context
-	stop      context.CancelCauseFunc // guarded by Server.mu
-	replaying atomic.Int32            // replays still running
-	replays   sync.WaitGroup
-	ended     chan struct{}
-}
-
-var (
-	errStreamEnded = errors.New("sse: stream ended")
-	errSetupDone   = errors.New("sse: stream set up")
-	errShutdown    = errors.New("sse: server shutting down")
-	errLagged      = errors.New("sse: stream fell behind the broker; the client resumes from its last ID")
-)
-
-func (s *Server) newConn(r *http.Request) *conn {
-	// Not derived from the request's context: a child would make it keep
-	// a map of children for the stream's life. join watches the request.
-	setup, stop := context.WithCancelCause(context.Background())
-	c := &conn{s: s, r: r, ip: s.opt.ClientIP(r), setup: setup, stop: stop, ended: make(chan struct{})}
-	c.lastWrite.Store(s.now())
-	q, err := sendq.New[[]byte](&sendq.Options{
-		Policy:       s.opt.Policy,
-		MaxMessages:  s.opt.QueueMessages,
-		MaxBytes:     s.opt.QueueBytes,
-		BlockTimeout: s.opt.BlockTimeout,
-		OnDrop:       s.onDrop,
-	})
-	if err != nil {
-		panic(err) // options were validated by NewServer
-	}
-	c.q = q
-	return c
-}
-
-// addTopicLocked makes c a member of t. Call with Server.mu held.
-func (c *conn) addTopicLocked(t *topic, live bool) {
-	if t.members[c] == nil {
-		c.topics = append(c.topics, t)
-	}
-	t.members[c] = &member{live: live}
-}
-
-// topicLocked returns c's topic of that name, or nil. Call with
-// Server.mu held.
-func (c *conn) topicLocked(name string) *topic {
-	for _, t := range c.topics {
-		if t.name == name {
-			return t
-		}
-	}
-	return nil
-}
-
-// push queues a fan-out frame. Only Block waits, and it ends when the
-// stream does (finish fails the queue).
-func (c *conn) push(frame []byte, key string, policy Policy) {
-	c.q.Push(context.Background(), sendq.Item[[]byte]{Value: frame, Size: len(frame), Key: key, Policy: policy})
-}
-
-// abort ends the stream without a goodbye: the queue fails with cause,
-// which its writer returns, and the setup context (if any) is cancelled.
-func (c *conn) abort(cause error) {
-	c.q.CloseWithError(cause)
-	c.s.mu.Lock()
-	stop := c.stop
-	c.stop = nil
-	c.s.mu.Unlock()
-	if stop != nil {
-		stop(cause)
-	}
-}
-
-// endSetup releases the setup context once the stream started and its
-// replays are over.
-func (c *conn) endSetup() {
-	c.s.mu.Lock()
-	stop := c.stop
-	c.stop = nil
-	c.setup = nil // its users are done: stream's start and the replays
-	c.s.mu.Unlock()
-	if stop != nil {
-		stop(errSetupDone)
-	}
-}
-
-func (c *conn) replayDone() {
-	if c.replaying.Add(-1) == 0 {
-		c.endSetup()
-	}
-}
-
-// goAway ends the stream after what is queued, then bye.
-func (c *conn) goAway(bye []byte) {
-	c.bye.Store(&bye)
-	c.q.Close()
-}
-
-// write sends b and flushes it within the write timeout.
-func (c *conn) write(w http.ResponseWriter, rc *http.ResponseController, b []byte) error {
-	if err := rc.SetWriteDeadline(time.Now().Add(c.s.opt.WriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		return err
-	}
-	if len(b) > 0 {
-		if _, err := w.Write(b); err != nil {
-			return err
-		}
-	}
-	if err := rc.Flush(); err != nil {
-		return err
-	}
-	c.lastWrite.Store(c.s.now())
-	c.s.st.bytesOut.Add(uint64(len(b)))
-	return nil
-}
-
-// run serves the stream until it ends and returns why. The handler
-// goroutine only waits: the writing runs on a writer goroutine that lives
-// while events come (lingering up to lingerTick after the last one), so an
-// idle stream has no writer, and its handler, which never ran the deep
-// write path, parks on the small stack it started with. done is the
-// request's Done channel.
-func (c *conn) run(w http.ResponseWriter, rc *http.ResponseController, done <-chan struct{}) CloseReason {
-	for {
-		res := make(chan CloseReason, 1)
-		c.s.writers.Add(1)
-		go c.writer(w, rc, done, res)
-		if reason := <-res; reason != "" {
-			return reason
-		}
-		ready := c.q.ReadyChan()
-		select {
-		case <-done:
-			return c.gone()
-		default:
-		}
-		if c.q.Ready() {
-			continue
-		}
-		select {
-		case <-ready:
-		case <-done:
-			return c.gone()
-		}
-	}
-}
-
-// gone is the reason of a stream whose request ended: the client went
-// away, unless the queue failed first.
-func (c *conn) gone() CloseReason {
-	if err := c.q.Err(); err != nil && !errors.Is(err, sendq.ErrClosed) {
-		return closeReason(err)
-	}
-	return ReasonClient
-}
-
-// writeFirst writes the stream's first block on a goroutine of its own,
-// for the same reason as writer.
-func (c *conn) writeFirst(w http.ResponseWriter, rc *http.ResponseController, b []byte, res chan<- error) {
-	res <- c.write(w, rc, b)
-}
-
-// writer writes c's queue until the stream ends (it sends the reason to
-// res) or the queue stayed empty for a whole linger tick (it sends "").
-func (c *conn) writer(w http.ResponseWriter, rc *http.ResponseController, done <-chan struct{}, res chan<- CloseReason) {
-	defer c.s.writers.Add(-1)
-	for {
-		if reason, end := c.drain(w, rc, done); end {
-			res <- reason
-			return
-		}
-		if !c.linger(done) {
-			res <- ""
-			return
-		}
-	}
-}
-
-// linger waits for more events until the server's linger tick after next
-// (with no timer of its own; a writer that worked just before a tick
-// stays for the following one), giving back the queue's slots meanwhile.
-// It reports whether there is work.
-func (c *conn) linger(done <-chan struct{}) bool {
-	c.q.Release()
-	for range 2 {
-		tick := c.s.lingerChan()
-		ready := c.q.ReadyChan()
-		if c.q.Ready() {
-			return true
-		}
-		select {
-		case <-ready:
-			return true
-		case <-tick:
-		case <-done:
-			return false // run ends the stream
-		}
-	}
-	return c.q.Ready()
-}
-
-// batchPool holds drain's buffers, so an idle stream keeps none.
-var batchPool = sync.Pool{New: func() any { return new([]byte) }}
-
-// maxBatch bounds the bytes drain writes with one flush.
-const maxBatch = 32 << 10
-
-// drain writes what is queued, batching it into few writes and one flush
-// per maxBatch. end is true when the stream is over.
-//
-//go:noinline
-func (c *conn) drain(w http.ResponseWriter, rc *http.ResponseController, done <-chan struct{}) (reason CloseReason, end bool) {
-	st := &c.s.st
-	for {
-		select {
-		case <-done: // the client is gone: writing on is pointless
-			return c.gone(), true
-		default:
-		}
-		it, ok, err := c.q.Poll()
-		if err != nil {
-			if errors.Is(err, sendq.ErrClosed) {
-				if bye := c.bye.Load(); bye != nil {
-					c.write(w, rc, *bye)
-				}
-				return ReasonShutdown, true
-			}
-			return closeReason(err), true
-		}
-		if !ok {
-			return "", false
-		}
-		first := it.Value
-		events, beats := c.count(first)
-		next, more := c.q.TryNext()
-		if !more { // the common case of a live feed: no copy
-			if err := c.write(w, rc, first); err != nil {
-				return writeReason(err), true
-			}
-		} else {
-			bp := batchPool.Get().(*[]byte)
-			buf := append(append((*bp)[:0], first...), next.Value...)
-			e, b := c.count(next.Value)
-			events, beats = events+e, beats+b
-			for len(buf) < maxBatch {
-				it, ok := c.q.TryNext()
-				if !ok {
-					break
-				}
-				buf = append(buf, it.Value...)
-				e, b := c.count(it.Value)
-				events, beats = events+e, beats+b
-			}
-			err := c.write(w, rc, buf)
-			if cap(buf) <= 4*maxBatch {
-				*bp = buf
-				batchPool.Put(bp)
-			}
-			if err != nil {
-				return writeReason(err), true
-			}
-		}
-		st.eventsOut.Add(events)
-		st.heartbeats.Add(beats)
-	}
-}
-
-// count tells a heartbeat from an event frame (clearing hbQueued, so the
-// next one can be queued).
-func (c *conn) count(frame []byte) (events, beats uint64) {
-	if len(frame) == len(heartbeatFrame) && &frame[0] == &heartbeatFrame[0] {
-		c.hbQueued.Store(false)
-		return 0, 1
-	}
-	return 1, 0
-}
-
-// closeReason maps the cause a stream's queue failed with to a reason.
-func closeReason(err error) CloseReason {
-	switch {
-	case errors.Is(err, sendq.ErrSlowConsumer):
-		return ReasonSlowConsumer
-	case errors.Is(err, errShutdown):
-		return ReasonShutdown
-	case errors.Is(err, errLagged):
-		return ReasonLagged
-	}
-	return ReasonClient
-}
-
-func writeReason(err error) CloseReason {
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return ReasonWriteTimeout
-	}
-	return ReasonError
 }

@@ -5,12 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -132,10 +133,11 @@ func TestLost(t *testing.T) {
 	}
 	tests := []struct {
 		name, from string
+		data       string // of the lost event: the ID, never what is not one
 		replay     []string
 	}{
-		{"older than retained", ids[0], ids[3:]},
-		{"not an ID", "bogus", nil},
+		{"older than retained", ids[0], ids[0], ids[3:]},
+		{"not an ID", "bogus", "", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -143,7 +145,7 @@ func TestLost(t *testing.T) {
 			if st.resp.Header.Get(sse.HeaderLost) != "true" {
 				t.Fatalf("no %s header", sse.HeaderLost)
 			}
-			if ev := st.next(t); ev.Type != "lost" || string(ev.Data) != tt.from {
+			if ev := st.next(t); ev.Type != "lost" || string(ev.Data) != tt.data {
 				t.Fatalf("first event %+v", ev)
 			}
 			for _, want := range tt.replay {
@@ -384,7 +386,7 @@ func TestShutdown(t *testing.T) {
 // have ended, instead of waiting for them until its context expires.
 func TestRegisterOnShutdown(t *testing.T) {
 	ctx := testCtx(t)
-	s, err := sse.NewServer(nil)
+	s, err := sse.NewServer(&sse.ServerOptions{PublicTopics: []string{"a"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -517,10 +519,151 @@ func testWait(t *testing.T, ctx context.Context, cond func() bool) {
 }
 
 func TestNewServerInvalid(t *testing.T) {
-	for _, o := range []*sse.ServerOptions{{Policy: 99}, {TopicPolicy: map[string]sse.Policy{"a": 42}}, {LostEvent: "a\nb"}} {
-		if _, err := sse.NewServer(o); err == nil {
-			t.Errorf("NewServer(%+v) succeeded", o)
+	pub := []string{"news"}
+	topics := func(*http.Request) ([]string, error) { return []string{"news"}, nil }
+	tests := []struct {
+		name string
+		opt  *sse.ServerOptions
+		want error // nil: any error
+	}{
+		{"nil options: no topics", nil, sse.ErrNoTopics},
+		{"no Topics, no PublicTopics", &sse.ServerOptions{MaxTopics: 4}, sse.ErrNoTopics},
+		{"Topics and PublicTopics", &sse.ServerOptions{Topics: topics, PublicTopics: pub}, nil},
+		{"negative MaxTopics", &sse.ServerOptions{PublicTopics: pub, MaxTopics: -1}, nil},
+		{"unknown policy", &sse.ServerOptions{PublicTopics: pub, Policy: 99}, nil},
+		{"unknown topic policy", &sse.ServerOptions{PublicTopics: pub, TopicPolicy: map[string]sse.Policy{"a": 42}}, nil},
+		{"line break in LostEvent", &sse.ServerOptions{PublicTopics: pub, LostEvent: "a\nb"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := sse.NewServer(tt.opt)
+			if err == nil {
+				s.Close()
+				t.Fatal("NewServer succeeded")
+			}
+			if tt.want != nil && !errors.Is(err, tt.want) {
+				t.Fatalf("error %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestClientGoneEndsStream: a client that closes its connection ends the
+// stream at once (reason "client"), also when it is idle.
+func TestClientGoneEndsStream(t *testing.T) {
+	ctx := testCtx(t)
+	s := newServer(t, &sse.ServerOptions{Heartbeat: -1})
+	for range 3 {
+		st := open(t, ctx, nil, s.url, nil)
+		s.waitJoined(t, ctx)
+		st.resp.Body.Close()
+		if r := s.waitClosed(t, ctx); r != sse.ReasonClient {
+			t.Fatalf("reason %q", r)
 		}
 	}
-	_ = io.EOF
+	if n := s.sse.Stats().Conns; n != 0 {
+		t.Fatalf("%d streams open", n)
+	}
+}
+
+// TestOnCloseRecovered: a panic or runtime.Goexit in OnClose (which runs
+// on a server goroutine) neither crashes the process nor keeps Close
+// waiting; both are counted.
+func TestOnCloseRecovered(t *testing.T) {
+	ctx := testCtx(t)
+	s := newServer(t, &sse.ServerOptions{
+		OnClose: func(r *http.Request, _ sse.CloseReason) {
+			if r.URL.Query().Get("how") == "panic" {
+				panic("OnClose panics")
+			}
+			runtime.Goexit()
+		},
+	})
+	for _, how := range []string{"panic", "goexit"} {
+		st := open(t, ctx, nil, s.url+"&how="+how, nil)
+		s.waitJoined(t, ctx)
+		st.resp.Body.Close()
+	}
+	testWait(t, ctx, func() bool { return s.sse.Stats().CallbackPanics == 2 })
+	testWait(t, ctx, func() bool { return s.sse.Stats().Conns == 0 })
+	open(t, ctx, nil, s.url+"&how=panic", nil)
+	s.waitJoined(t, ctx)
+	if err := s.sse.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.sse.Stats().CallbackPanics; n != 3 {
+		t.Fatalf("CallbackPanics = %d", n)
+	}
+}
+
+// TestSlowReaderGetsEverythingIntact: a client that reads slowly through
+// a small receive buffer makes the server's socket writes partial (the
+// rest is written before anything else) and moves events between inline
+// writes and the writer's batches; every event must arrive whole and in
+// order.
+func TestSlowReaderGetsEverythingIntact(t *testing.T) {
+	ctx := testCtx(t)
+	s := newServer(t, &sse.ServerOptions{QueueMessages: 4096, QueueBytes: 64 << 20, Heartbeat: 5 * time.Millisecond})
+	addr := strings.TrimPrefix(s.srv.URL, "http://")
+	// Default socket buffers: a tiny receive buffer would stall the
+	// transfer in TCP's zero-window probing, not in the server.
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET /?topic=news HTTP/1.1\r\nHost: %s\r\n\r\n", addr)
+	s.waitJoined(t, ctx)
+	const events = 300
+	want := make([]string, events)
+	for i := range events {
+		want[i] = strings.Repeat(strconv.Itoa(i%10), 1+(i*997)%20000)
+	}
+	var got atomic.Int64
+	done := make(chan error, 1)
+	go func() {
+		// Read through net/http's chunked decoding, slowly.
+		resp, err := http.ReadResponse(bufio.NewReaderSize(slowReader{c}, 512), nil)
+		if err != nil {
+			done <- err
+			return
+		}
+		dec := sse.NewDecoder(resp.Body, 0)
+		for i := 0; i < events; {
+			ev, err := dec.Next()
+			if err != nil {
+				done <- err
+				return
+			}
+			if ev.ID == "" || string(ev.Data) != want[i] {
+				done <- fmt.Errorf("event %d: %d bytes (id %q), want %d bytes", i, len(ev.Data), ev.ID, len(want[i]))
+				return
+			}
+			i++
+			got.Add(1)
+		}
+		done <- nil
+	}()
+	for i := range events {
+		publish(t, ctx, s.sse, "news", want[i])
+		if i%10 == 0 {
+			time.Sleep(time.Millisecond) // pacing: some events go inline, some queue
+		}
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-ctx.Done():
+		t.Fatalf("client got %d of %d events; stats %+v", got.Load(), events, s.sse.Stats())
+	}
+}
+
+// slowReader reads at most 700 bytes at a time, pausing between reads.
+type slowReader struct{ c net.Conn }
+
+func (r slowReader) Read(p []byte) (int, error) {
+	time.Sleep(50 * time.Microsecond) // pacing, not an assertion
+	return r.c.Read(p[:min(len(p), 700)])
 }

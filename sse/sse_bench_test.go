@@ -56,7 +56,7 @@ func BenchmarkFanout(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer broker.Close()
-			s, err := sse.NewServer(&sse.ServerOptions{Broker: broker, MaxConnsPerIP: -1, Policy: sse.DropOldest, QueueMessages: 256, WriteTimeout: time.Second})
+			s, err := sse.NewServer(&sse.ServerOptions{Broker: broker, PublicTopics: []string{"t"}, MaxConnsPerIP: -1, Policy: sse.DropOldest, QueueMessages: 256, WriteTimeout: time.Second})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -52,6 +52,7 @@ type Stats struct {
 	BrokerSkipped    uint64 // messages a topic's fan-out missed because it fell behind the broker's buffer (its live streams got a lost event)
 	SlowConsumerDrop uint64 // streams closed as slow consumers
 	WriteTimeouts    uint64 // streams closed because a write timed out
+	CallbackPanics   uint64 // OnClose calls that panicked (recovered) or called runtime.Goexit
 
 	QueueDepthMax   int           // deepest send queue now
 	QueueDepthP50   int           // median send queue depth now
@@ -64,7 +65,7 @@ type counters struct {
 	opened, rejected, rejectedTopics, rejectedOrigin atomic.Uint64
 	resumed, resumedLost, replayed                   atomic.Uint64
 	eventsOut, bytesOut, heartbeats                  atomic.Uint64
-	brokerSkipped                                    atomic.Uint64
+	brokerSkipped, callbackPanics                    atomic.Uint64
 	drops                                            sendq.DropCounts // every queue's OnDrop
 
 	mu     sync.Mutex // protects closed
@@ -104,6 +105,7 @@ func (s *Server) Stats() Stats {
 	st.DroppedOldest, st.DroppedNewest = c.drops.Oldest.Load(), c.drops.Newest.Load()
 	st.Coalesced, st.DroppedTooLarge = c.drops.Coalesced.Load(), c.drops.TooLarge.Load()
 	st.BrokerSkipped = c.brokerSkipped.Load()
+	st.CallbackPanics = c.callbackPanics.Load()
 	c.mu.Lock()
 	st.Closed = make(map[CloseReason]uint64, len(c.closed))
 	for k, v := range c.closed {

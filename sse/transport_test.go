@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/wirespeed/wirespeed/compress"
 	"github.com/wirespeed/wirespeed/sse"
@@ -16,7 +17,7 @@ import (
 // an event held back in the compressor would hang it.
 func TestThroughCompress(t *testing.T) {
 	ctx := testCtx(t)
-	s, err := sse.NewServer(nil)
+	s, err := sse.NewServer(&sse.ServerOptions{PublicTopics: []string{"news"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +59,7 @@ func TestThroughCompress(t *testing.T) {
 // over HTTP/1, all on one HTTP/2 connection, and sends each event at once.
 func TestHTTP2(t *testing.T) {
 	ctx := testCtx(t)
-	s, err := sse.NewServer(nil)
+	s, err := sse.NewServer(&sse.ServerOptions{PublicTopics: []string{"news"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,5 +91,70 @@ func TestHTTP2(t *testing.T) {
 	}
 	if n := s.Stats().Conns; n != 10 {
 		t.Fatalf("%d streams", n)
+	}
+}
+
+// TestTLSHTTP1: over TLS on HTTP/1.1 the stream owns its connection too,
+// and, with no non-blocking socket write under TLS, every event goes
+// through a writer goroutine.
+func TestTLSHTTP1(t *testing.T) {
+	ctx := testCtx(t)
+	s, err := sse.NewServer(&sse.ServerOptions{PublicTopics: []string{"news"}, Heartbeat: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(s)
+	srv.StartTLS() // EnableHTTP2 unset: HTTP/1.1
+	defer srv.Close()
+	defer s.Close()
+	st := open(t, ctx, srv.Client(), srv.URL+"/?topic=news", nil)
+	if st.resp.ProtoMajor != 1 {
+		t.Fatalf("protocol %s", st.resp.Proto)
+	}
+	testWait(t, ctx, func() bool { return s.Stats().Conns == 1 })
+	for i := range 3 {
+		id, err := s.Publish(ctx, "news", []byte(strconv.Itoa(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev := st.next(t); ev.ID != id {
+			t.Fatalf("got %+v", ev)
+		}
+	}
+	testWait(t, ctx, func() bool { return s.Stats().Heartbeats >= 2 })
+	st.resp.Body.Close()
+	testWait(t, ctx, func() bool { return s.Stats().Conns == 0 })
+	if st := s.Stats(); st.Closed[sse.ReasonClient] != 1 {
+		t.Fatalf("closed %v", st.Closed)
+	}
+}
+
+// TestHTTP2IdleOutlivesWriteTimeout: on HTTP/2 a write deadline is a timer
+// on the stream that resets it when it fires, even with no write pending;
+// a stream idle for longer than WriteTimeout must stay open.
+func TestHTTP2IdleOutlivesWriteTimeout(t *testing.T) {
+	ctx := testCtx(t)
+	s, err := sse.NewServer(&sse.ServerOptions{PublicTopics: []string{"news"}, WriteTimeout: 20 * time.Millisecond, Heartbeat: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(s)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	defer s.Close()
+	st := open(t, ctx, srv.Client(), srv.URL+"/?topic=news", nil)
+	if st.resp.ProtoMajor != 2 {
+		t.Fatalf("protocol %s", st.resp.Proto)
+	}
+	for i := range 3 {
+		time.Sleep(100 * time.Millisecond) // idle for five write timeouts (not an assertion)
+		id, err := s.Publish(ctx, "news", []byte(strconv.Itoa(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev := st.next(t); ev.ID != id {
+			t.Fatalf("got %+v", ev)
+		}
 	}
 }

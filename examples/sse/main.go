@@ -65,10 +65,16 @@ func start(addr string, broker pubsub.Broker, joined chan<- string) (*instance, 
 	return in, nil
 }
 
+// stop drains the instance: http.Server.Shutdown starts the streams'
+// drain (RegisterOnShutdown) but does not wait for streams that own their
+// connections, so sse.Server.Shutdown waits for them, then releases the
+// server.
 func (in *instance) stop(ctx context.Context) error {
 	err := in.http.Shutdown(ctx)
 	<-in.served
-	in.sse.Close()
+	if serr := in.sse.Shutdown(ctx); err == nil {
+		err = serr
+	}
 	return err
 }
 
