@@ -59,16 +59,23 @@ type ClientOptions struct {
 	// negative means no limit.
 	ReadLimit int64
 	// OnMessage, if set, receives every message except the hub's control
-	// replies, on the client's goroutine, in order. Nil discards them.
+	// replies, on the client's goroutine, in order. Nil discards them. If
+	// it panics, the panic is recovered and reported to OnError, the
+	// message is lost and the client goes on with the next one; after a
+	// runtime.Goexit (t.FailNow in a test) the same, on a new goroutine.
 	OnMessage func(typ websocket.MessageType, data []byte)
 	// OnState, if set, is called on every state change, on the client's
-	// goroutine (or Close's caller for StateClosed). Keep it quick.
+	// goroutine (Dial's caller for the first StateConnected, Close's for
+	// StateClosed). Keep it quick. A panic or runtime.Goexit in it is
+	// treated like one in OnMessage; the state has changed regardless.
 	OnState func(State)
 	// OnError, if set, is told on the client's goroutine what went wrong
 	// without a caller to return it to: a topic the hub refused when the
 	// client resubscribed after a reconnect (the error wraps
 	// ErrTopicRefused; the topic is forgotten, once, and the others stay
-	// subscribed). Nil means such errors are not reported.
+	// subscribed), and a *PanicError for a callback that panicked or
+	// called runtime.Goexit. Nil means such errors are not reported. Its
+	// own panics are recovered and not reported.
 	OnError func(error)
 }
 
@@ -83,6 +90,10 @@ type Client struct {
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the goroutine ends
+
+	// exited is the callback that called runtime.Goexit on the client's
+	// goroutine, for the goroutine that takes over to report.
+	exited *PanicError
 
 	mu      sync.Mutex // protects the fields below
 	conn    *websocket.Conn
@@ -121,7 +132,15 @@ func Dial(ctx context.Context, url string, opts *ClientOptions) (*Client, error)
 		return nil, fmt.Errorf("ws: dial %s: %w", url, err)
 	}
 	cl.ctx, cl.cancel = context.WithCancel(context.Background())
+	started := false
+	defer func() {
+		if !started { // OnState called runtime.Goexit on the caller's goroutine
+			cl.cancel()
+			c.CloseNow()
+		}
+	}()
 	cl.setConn(c)
+	started = true
 	go cl.run(c)
 	return cl, nil
 }
@@ -131,6 +150,12 @@ func (cl *Client) connect(ctx context.Context) (*websocket.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	done := false
+	defer func() {
+		if !done { // a callback called runtime.Goexit: run goes on without c
+			c.CloseNow()
+		}
+	}()
 	c.SetReadLimit(cl.opt.ReadLimit)
 	cl.mu.Lock()
 	topics := make([]string, 0, len(cl.topics))
@@ -139,6 +164,7 @@ func (cl *Client) connect(ctx context.Context) (*websocket.Conn, error) {
 	}
 	cl.mu.Unlock()
 	if len(topics) == 0 {
+		done = true
 		return c, nil
 	}
 	// Resubscribe, delivering what arrives meanwhile, until every topic is
@@ -148,6 +174,7 @@ func (cl *Client) connect(ctx context.Context) (*websocket.Conn, error) {
 		want[t] = true
 		b, _ := json.Marshal(Control{Op: OpSubscribe, Topic: t})
 		if err := c.Write(ctx, websocket.MessageText, b); err != nil {
+			done = true
 			c.CloseNow()
 			return nil, err
 		}
@@ -155,6 +182,7 @@ func (cl *Client) connect(ctx context.Context) (*websocket.Conn, error) {
 	for len(want) > 0 {
 		typ, data, err := c.Read(ctx)
 		if err != nil {
+			done = true
 			c.CloseNow()
 			return nil, err
 		}
@@ -170,15 +198,15 @@ func (cl *Client) connect(ctx context.Context) (*websocket.Conn, error) {
 				delete(cl.topics, m.Topic)
 				cl.mu.Unlock()
 				if cl.opt.OnError != nil {
-					cl.opt.OnError(fmt.Errorf("ws: resubscribe to %q: %w: %s", m.Topic, ErrTopicRefused, m.Error))
+					err := fmt.Errorf("ws: resubscribe to %q: %w: %s", m.Topic, ErrTopicRefused, m.Error)
+					cl.callback("OnError", func() { cl.opt.OnError(err) })
 				}
 			}
 			continue
 		}
-		if cl.opt.OnMessage != nil {
-			cl.opt.OnMessage(typ, data)
-		}
+		cl.deliver(typ, data)
 	}
+	done = true
 	return c, nil
 }
 
@@ -206,48 +234,94 @@ func (cl *Client) setConn(c *websocket.Conn) {
 	}
 	cl.conn, cl.state = c, StateConnected
 	cl.mu.Unlock()
+	cl.notify(StateConnected)
+}
+
+func (cl *Client) notify(s State) {
 	if cl.opt.OnState != nil {
-		cl.opt.OnState(StateConnected)
+		cl.callback("OnState", func() { cl.opt.OnState(s) })
 	}
 }
 
+func (cl *Client) deliver(typ websocket.MessageType, data []byte) {
+	if cl.opt.OnMessage != nil {
+		cl.callback("OnMessage", func() { cl.opt.OnMessage(typ, data) })
+	}
+}
+
+// run is the client's goroutine: it serves c, then reconnects, until
+// Close. A callback that calls runtime.Goexit ends it; its deferred call
+// then starts another that reports the Goexit and goes on where this one
+// stopped: serving the current connection, or reconnecting.
 func (cl *Client) run(c *websocket.Conn) {
-	defer close(cl.done)
-	for {
-		cl.serve(c)
-		cl.mu.Lock()
-		if cl.state == StateClosed {
-			cl.mu.Unlock()
+	returned := false
+	defer func() {
+		if returned {
+			close(cl.done)
 			return
 		}
-		cl.conn, cl.state = nil, StateConnecting
-		for t, ws := range cl.waiters {
-			for _, w := range ws {
-				w <- Control{Topic: t} // no Op: the connection was lost
-			}
-			delete(cl.waiters, t)
-		}
+		cl.mu.Lock()
+		cur := cl.conn
 		cl.mu.Unlock()
-		if cl.opt.OnState != nil {
-			cl.opt.OnState(StateConnecting)
-		}
-		for attempt := 0; ; attempt++ {
-			ceil := min(cl.opt.MaxBackoff, cl.opt.MinBackoff<<min(attempt, 30))
-			t := time.NewTimer(rand.N(ceil) + 1)
-			select {
-			case <-t.C:
-			case <-cl.ctx.Done():
-				t.Stop()
+		go cl.run(cur)
+	}()
+	if pe := cl.exited; pe != nil {
+		cl.exited = nil
+		cl.report(pe)
+	}
+	for {
+		if c != nil {
+			cl.serve(c)
+			if !cl.lost() {
+				returned = true
 				return
 			}
-			ctx, cancel := context.WithTimeout(cl.ctx, cl.opt.DialTimeout)
-			nc, err := cl.connect(ctx)
-			cancel()
-			if err == nil {
-				c = nc
-				cl.setConn(c)
-				break
-			}
+		}
+		if c = cl.reconnect(); c == nil {
+			returned = true
+			return
+		}
+		cl.setConn(c)
+	}
+}
+
+// lost records that the connection was lost; false means Close was
+// called.
+func (cl *Client) lost() bool {
+	cl.mu.Lock()
+	if cl.state == StateClosed {
+		cl.mu.Unlock()
+		return false
+	}
+	cl.conn, cl.state = nil, StateConnecting
+	for t, ws := range cl.waiters {
+		for _, w := range ws {
+			w <- Control{Topic: t} // no Op: the connection was lost
+		}
+		delete(cl.waiters, t)
+	}
+	cl.mu.Unlock()
+	cl.notify(StateConnecting)
+	return true
+}
+
+// reconnect dials with backoff until a connection is made (returned), or
+// Close (nil).
+func (cl *Client) reconnect() *websocket.Conn {
+	for attempt := 0; ; attempt++ {
+		ceil := min(cl.opt.MaxBackoff, cl.opt.MinBackoff<<min(attempt, 30))
+		t := time.NewTimer(rand.N(ceil) + 1)
+		select {
+		case <-t.C:
+		case <-cl.ctx.Done():
+			t.Stop()
+			return nil
+		}
+		ctx, cancel := context.WithTimeout(cl.ctx, cl.opt.DialTimeout)
+		c, err := cl.connect(ctx)
+		cancel()
+		if err == nil {
+			return c
 		}
 	}
 }
@@ -270,9 +344,7 @@ func (cl *Client) serve(c *websocket.Conn) {
 			cl.mu.Unlock()
 			continue
 		}
-		if cl.opt.OnMessage != nil {
-			cl.opt.OnMessage(typ, data)
-		}
+		cl.deliver(typ, data)
 	}
 }
 
@@ -388,8 +460,6 @@ func (cl *Client) Close() error {
 	}
 	cl.cancel()
 	<-cl.done
-	if cl.opt.OnState != nil {
-		cl.opt.OnState(StateClosed)
-	}
+	cl.notify(StateClosed)
 	return err
 }

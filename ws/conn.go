@@ -489,40 +489,56 @@ func (c *Conn) finishWrites(err error) {
 	}
 }
 
+// readLoop is the connection's reader goroutine. Its deferred call ends
+// the connection whichever way reading stopped, including a
+// runtime.Goexit in a callback (which callback has counted, and which has
+// started a close with 1011 that drain completes).
 func (c *Conn) readLoop() {
-	h := c.hub
-	defer h.wg.Done()
-	if h.opt.OnConnect != nil {
-		h.opt.OnConnect(c.ctx, c)
-	}
+	defer c.hub.wg.Done()
 	var failed error
+	defer func() {
+		if failed != nil {
+			c.readFailed(failed)
+		} else {
+			c.drain()
+		}
+		c.ws.CloseNow()
+		c.cleanup()
+	}()
+	failed = c.read()
+}
+
+// read runs OnConnect, then reads messages into OnMessage until a read
+// fails (the error) or the hub starts closing a sound connection (nil):
+// invalid UTF-8, or a callback that panicked.
+func (c *Conn) read() error {
+	h := c.hub
+	if h.opt.OnConnect != nil && !c.callback(func() { h.opt.OnConnect(c.ctx, c) }) {
+		return nil
+	}
 	for {
 		typ, data, err := c.ws.Read(c.ctx)
 		if err != nil {
-			failed = err
-			break
+			return err
 		}
 		h.st.msgsIn.Add(1)
 		h.st.bytesIn.Add(uint64(len(data)))
 		if typ == websocket.MessageText && !utf8.Valid(data) {
 			c.setReason(ReasonInvalidUTF8)
 			c.closeWith(websocket.StatusInvalidFramePayloadData, "invalid UTF-8 in text message")
-			break
+			return nil
 		}
-		if h.opt.ClientTopics && typ == websocket.MessageText && c.control(data) {
-			continue
+		if h.opt.ClientTopics && typ == websocket.MessageText {
+			if handled, ok := c.control(data); !ok {
+				return nil
+			} else if handled {
+				continue
+			}
 		}
-		if h.opt.OnMessage != nil {
-			h.opt.OnMessage(c.ctx, c, typ, data)
+		if h.opt.OnMessage != nil && !c.callback(func() { h.opt.OnMessage(c.ctx, c, typ, data) }) {
+			return nil
 		}
 	}
-	if failed != nil {
-		c.readFailed(failed)
-	} else {
-		c.drain()
-	}
-	c.ws.CloseNow()
-	c.cleanup()
 }
 
 // drain completes a close the hub started while the connection is sound
@@ -614,8 +630,8 @@ func (c *Conn) cleanup() {
 	c.mu.Unlock()
 	h.st.closedBy(r)
 	h.mu.Unlock()
+	defer close(c.ended) // also after a runtime.Goexit in OnClose
 	if h.opt.OnClose != nil {
-		h.opt.OnClose(c, r)
+		guard(func() { h.opt.OnClose(c, r) }, h.countFailed)
 	}
-	close(c.ended)
 }

@@ -34,12 +34,13 @@ const (
 // message; a longer one is refused without being echoed.
 const MaxTopicLen = 256
 
-// control handles a client's control message; false means data is not one
-// and goes to OnMessage.
-func (c *Conn) control(data []byte) bool {
-	m, ok := parseClientControl(data)
-	if !ok {
-		return false
+// control handles a client's control message; handled false means data
+// is not one and goes to OnMessage, ok false that AllowTopic panicked and
+// c is closing.
+func (c *Conn) control(data []byte) (handled, ok bool) {
+	m, isControl := parseClientControl(data)
+	if !isControl {
+		return false, true
 	}
 	h := c.hub
 	reply := Control{Topic: m.Topic}
@@ -52,7 +53,10 @@ func (c *Conn) control(data []byte) bool {
 	case m.Op == OpUnsubscribe:
 		h.Unsubscribe(c, m.Topic)
 		reply.Op = OpUnsubscribed
-	case !h.topicAllowed(c, m.Topic):
+	case !c.topicAllowed(m.Topic, &ok):
+		if !ok {
+			return true, false
+		}
 		reply.Op, reply.Error = OpError, "topic not allowed"
 	default:
 		switch err := h.Subscribe(c.ctx, c, m.Topic); {
@@ -66,16 +70,24 @@ func (c *Conn) control(data []byte) bool {
 	}
 	b, _ := json.Marshal(reply)
 	c.SendPriority(c.ctx, websocket.MessageText, b)
-	return true
+	return true, true
 }
 
-// topicAllowed reports whether a client may subscribe itself to topic:
-// PublicTopics, then AllowTopic; nothing else is.
-func (h *Hub) topicAllowed(c *Conn, topic string) bool {
-	if _, ok := h.public[topic]; ok {
+// topicAllowed reports whether c's client may subscribe itself to topic:
+// PublicTopics, then AllowTopic; nothing else is. *ok is set false when
+// AllowTopic panicked (c is closing).
+func (c *Conn) topicAllowed(topic string, ok *bool) bool {
+	h := c.hub
+	*ok = true
+	if _, public := h.public[topic]; public {
 		return true
 	}
-	return h.opt.AllowTopic != nil && h.opt.AllowTopic(c, topic)
+	if h.opt.AllowTopic == nil {
+		return false
+	}
+	var allowed bool
+	*ok = c.callback(func() { allowed = h.opt.AllowTopic(c, topic) })
+	return allowed
 }
 
 // parseClientControl recognises a client's subscribe or unsubscribe

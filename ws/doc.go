@@ -49,6 +49,17 @@
 // more it sent is read or answered, and the connection stops counting
 // against the limits then, without waiting for a close handshake.
 //
+// # Callbacks that fail
+//
+// A panic in a HubOptions callback is recovered, and a runtime.Goexit
+// (t.FailNow in a test) is handled the same way: the hub frees what the
+// goroutine held and goes on. Both are counted in Stats.CallbackPanics. OnConnect, OnMessage or AllowTopic failing
+// closes its connection with 1011 (internal error) and
+// ReasonCallbackPanic; TopicKey failing means the message has no key;
+// ClientIP failing answers that request with 500; OnClose failing changes
+// nothing else. The Client reports a failing callback to OnError as a
+// *PanicError and goes on.
+//
 // # Memory and throughput
 //
 // An idle connection costs about 10.5 KB on the server (measured with

@@ -35,6 +35,7 @@ type Hub struct {
 	accept     websocket.AcceptOptions
 	retryAfter string
 	public     map[string]struct{} // HubOptions.PublicTopics
+	customIP   bool                // HubOptions.ClientIP is the application's
 
 	// shut is closing, readable without mu (Conn.Send checks it).
 	shut atomic.Bool
@@ -101,6 +102,7 @@ func NewHub(opts *HubOptions) (*Hub, error) {
 		topics:     make(map[string]*topic),
 		done:       make(chan struct{}),
 		retryAfter: strconv.Itoa(int((o.RetryAfter + time.Second - 1) / time.Second)),
+		customIP:   opts != nil && opts.ClientIP != nil,
 	}
 	if h.broker == nil {
 		m, err := pubsub.NewMemory(nil)
@@ -126,11 +128,16 @@ func NewHub(opts *HubOptions) (*Hub, error) {
 
 // ServeHTTP upgrades the request to a WebSocket connection. It answers 503
 // with Retry-After when the hub is at a connection limit or shutting down,
-// and 403 for a cross-origin request that OriginPatterns do not allow, all
-// before the upgrade. It returns once the connection's goroutines are
-// started; the request context's values stay available to the handlers.
+// 403 for a cross-origin request that OriginPatterns do not allow, and 500
+// when HubOptions.ClientIP panics or calls runtime.Goexit, all before the
+// upgrade. It returns once the connection's goroutines are started; the
+// request context's values stay available to the handlers.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ip := h.opt.ClientIP(r)
+	ip, ok := h.clientIP(r)
+	if !ok {
+		http.Error(w, "ws: internal error", http.StatusInternalServerError)
+		return
+	}
 	if !h.reserve(ip) {
 		h.st.rejected.Add(1)
 		w.Header().Set("Retry-After", h.retryAfter)
@@ -291,7 +298,7 @@ func (h *Hub) Subscribe(ctx context.Context, c *Conn, topicName string) error {
 			if alive {
 				t.addLocked(c)
 			}
-			h.wg.Go(func() { h.fanOut(t) })
+			h.startFanOut(t)
 		}
 		closing := h.closing
 		h.mu.Unlock()
@@ -341,69 +348,99 @@ const fanBatch = 64
 // same frames (the payloads are shared, never copied), and the subscriber
 // list is copied only when it changed. A helper goroutine (subscriptions
 // have no non-blocking Next) reads the broker into msgs so that the
-// fan-out can take what has piled up while it was busy.
-func (h *Hub) fanOut(t *topic) {
-	ctx := context.Background()
-	msgs := make(chan fanMsg, fanBatch)
-	h.wg.Go(func() { t.readBroker(ctx, msgs) })
-	policy := h.opt.TopicPolicy[t.name]
-	var targets []*Conn
-	var items []sendq.Item[frame]
-	gen := ^uint64(0)
-	for {
-		// Wait for one message, then take what else is waiting.
-		clear(items)
-		items = items[:0]
-		var end bool
-		for m := range fanMsgs(msgs) {
-			if m.err != nil {
-				if lag := (*pubsub.LagError)(nil); errors.As(m.err, &lag) {
-					h.st.brokerSkipped.Add(max(lag.Missed, 1))
-					continue
-				}
-				end = true // readBroker has returned
-				break
-			}
-			key := t.name
-			if h.opt.TopicKey != nil {
-				key = h.opt.TopicKey(t.name, m.msg.Data)
-			}
-			f := frame{typ: messageType(m.msg.Data), data: m.msg.Data}
-			items = append(items, sendq.Item[frame]{Value: f, Size: len(f.data), Key: key, Policy: policy})
-			if len(items) == fanBatch {
-				break
-			}
+// fan-out can take what has piled up while it was busy. Its state lives
+// here rather than on its goroutine's stack, so that a runtime.Goexit in
+// TopicKey, which ends the goroutine, loses nothing: another goes on.
+type fanOut struct {
+	h       *Hub
+	t       *topic
+	msgs    chan fanMsg
+	policy  Policy
+	targets []*Conn
+	gen     uint64
+	items   []sendq.Item[frame] // taken, not yet queued
+}
+
+func (h *Hub) startFanOut(t *topic) {
+	f := &fanOut{h: h, t: t, msgs: make(chan fanMsg, fanBatch), policy: h.opt.TopicPolicy[t.name], gen: ^uint64(0)}
+	h.wg.Go(func() { t.readBroker(context.Background(), f.msgs) })
+	h.wg.Go(f.run)
+}
+
+func (f *fanOut) run() {
+	returned := false
+	defer func() {
+		if !returned { // TopicKey called runtime.Goexit (counted)
+			f.h.wg.Go(f.run)
 		}
-		if len(items) > 0 {
-			h.mu.Lock()
-			if t.gen != gen {
-				gen = t.gen
-				clear(targets)
-				targets = targets[:0]
-				for c := range t.conns {
-					targets = append(targets, c)
-				}
-			}
-			h.mu.Unlock()
-			now := time.Now() // one clock read for the whole fan-out
-			for i := range items {
-				items[i].Enqueued = now
-			}
-			for _, c := range targets {
-				c.pushBatch(ctx, items)
-			}
-			// Behind the publishers, let the writers just woken run
-			// before the next batch: a fan-out that keeps its core
-			// would fill the queues of clients that are fast but not
-			// yet scheduled, and drop. Keeping up, it waits for the
-			// next message anyway.
-			if len(msgs) > 0 {
-				runtime.Gosched()
-			}
+	}()
+	for {
+		end := false
+		if len(f.items) == 0 { // else a Goexit interrupted the last round
+			end = f.take()
+		}
+		if len(f.items) > 0 {
+			f.queue()
 		}
 		if end {
+			returned = true
 			return
 		}
+	}
+}
+
+// take waits for one message, then takes what else is waiting, up to
+// fanBatch; true means readBroker has returned.
+func (f *fanOut) take() (end bool) {
+	for m := range fanMsgs(f.msgs) {
+		if m.err != nil {
+			if lag := (*pubsub.LagError)(nil); errors.As(m.err, &lag) {
+				f.h.st.brokerSkipped.Add(max(lag.Missed, 1))
+				continue
+			}
+			return true
+		}
+		fr := frame{typ: messageType(m.msg.Data), data: m.msg.Data}
+		f.items = append(f.items, f.item(fr, f.topicKey(fr)))
+		if len(f.items) == fanBatch {
+			break
+		}
+	}
+	return false
+}
+
+func (f *fanOut) item(fr frame, key string) sendq.Item[frame] {
+	return sendq.Item[frame]{Value: fr, Size: len(fr.data), Key: key, Policy: f.policy}
+}
+
+// queue pushes the taken messages into every subscriber's queue.
+func (f *fanOut) queue() {
+	h, t := f.h, f.t
+	h.mu.Lock()
+	if t.gen != f.gen {
+		f.gen = t.gen
+		clear(f.targets)
+		f.targets = f.targets[:0]
+		for c := range t.conns {
+			f.targets = append(f.targets, c)
+		}
+	}
+	h.mu.Unlock()
+	now := time.Now() // one clock read for the whole fan-out
+	for i := range f.items {
+		f.items[i].Enqueued = now
+	}
+	for _, c := range f.targets {
+		c.pushBatch(context.Background(), f.items)
+	}
+	clear(f.items)
+	f.items = f.items[:0]
+	// Behind the publishers, let the writers just woken run before the
+	// next batch: a fan-out that keeps its core would fill the queues of
+	// clients that are fast but not yet scheduled, and drop. Keeping up,
+	// it waits for the next message anyway.
+	if len(f.msgs) > 0 {
+		runtime.Gosched()
 	}
 }
 

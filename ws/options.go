@@ -74,7 +74,9 @@ type HubOptions struct {
 	RetryAfter time.Duration
 	// ClientIP returns the client address used for MaxConnsPerIP. Defaults
 	// to the host part of Request.RemoteAddr. Set it to read a trusted
-	// proxy's X-Forwarded-For.
+	// proxy's X-Forwarded-For. It runs on a goroutine of its own for each
+	// upgrade: if it panics or calls runtime.Goexit, that request gets 500,
+	// Stats.CallbackPanics counts it, and the hub goes on.
 	ClientIP func(*http.Request) string
 
 	// Policy for each connection's send queue. Defaults to DropOldest.
@@ -85,6 +87,9 @@ type HubOptions struct {
 	// TopicKey, if set, gives the coalescing key of a message published to
 	// a topic (used by CoalesceByKey; "" never coalesces). Nil means the
 	// topic name itself, so a CoalesceByKey topic keeps its latest message.
+	// It runs on the topic's fan-out goroutine; if it panics or calls
+	// runtime.Goexit, Stats.CallbackPanics counts it and the message is
+	// delivered with no key ("").
 	TopicKey func(topic string, data []byte) string
 	// QueueMessages bounds each connection's queue. Defaults to 64. Slots
 	// (about 90 bytes each) are allocated as messages queue up and given
@@ -135,8 +140,10 @@ type HubOptions struct {
 	// with ClientTopics. Nil means none (only AllowTopic decides).
 	PublicTopics []string
 	// AllowTopic, if set, is asked before a client's subscribe control
-	// message for a topic not in PublicTopics takes effect; false answers
-	// with an error message. Nil allows no topic beyond PublicTopics.
+	// message for a topic not in PublicTopics takes effect, on the
+	// connection's reader goroutine; false answers with an error message.
+	// A panic or runtime.Goexit in it closes the connection as one in
+	// OnMessage does. Nil allows no topic beyond PublicTopics.
 	AllowTopic func(c *Conn, topic string) bool
 	// MaxTopicsPerConn bounds the topics one connection is in, whether the
 	// client or the application subscribed it: over it a client's
@@ -146,16 +153,23 @@ type HubOptions struct {
 	MaxTopicsPerConn int
 
 	// OnConnect, if set, runs on the connection's reader goroutine after
-	// the upgrade, before any message is read. Subscribe here.
+	// the upgrade, before any message is read. Subscribe here. A panic or
+	// runtime.Goexit in it closes the connection as one in OnMessage does.
 	OnConnect func(ctx context.Context, c *Conn)
 	// OnMessage, if set, receives each application message (control
 	// messages excluded) on the connection's reader goroutine; the next
 	// message is not read until it returns. ctx carries the upgrade
 	// request's values and is cancelled when the connection ends. data is
-	// the handler's to keep. Nil discards messages.
+	// the handler's to keep. Nil discards messages. If it panics
+	// (recovered) or calls runtime.Goexit, nothing more is read: the
+	// messages already queued are sent, then the connection is closed with
+	// 1011 (internal error) and released like any other, with
+	// ReasonCallbackPanic, and Stats.CallbackPanics counts it.
 	OnMessage func(ctx context.Context, c *Conn, typ websocket.MessageType, data []byte)
 	// OnClose, if set, runs once per connection after both of its
-	// goroutines ended, with the reason it closed.
+	// goroutines ended and the connection was released, with the reason it
+	// closed; a panic (recovered) or runtime.Goexit in it is counted in
+	// Stats.CallbackPanics.
 	OnClose func(c *Conn, reason CloseReason)
 
 	// ShutdownBatch is how many connections Shutdown closes at a time.

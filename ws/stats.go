@@ -27,6 +27,9 @@ const (
 	ReasonInvalidUTF8  CloseReason = "invalid-utf8"  // a text message was not UTF-8 (1007)
 	ReasonProtocol     CloseReason = "protocol"      // the client broke the WebSocket protocol (1002); nothing more it sent was read
 	ReasonError        CloseReason = "error"         // the TCP connection failed or was reset
+	// ReasonCallbackPanic: OnConnect, OnMessage or AllowTopic panicked or
+	// called runtime.Goexit; the client got 1011 (internal error).
+	ReasonCallbackPanic CloseReason = "callback-panic"
 )
 
 // Stats is a snapshot of a hub's counters; totals count from NewHub.
@@ -59,12 +62,19 @@ type Stats struct {
 	PingTimeouts     uint64        // connections closed for a missing pong
 	PingRTTLast      time.Duration // round trip of the latest pong
 	PingRTTAvg       time.Duration // mean round trip over all pongs
+
+	// CallbackPanics counts HubOptions callbacks that panicked (recovered)
+	// or called runtime.Goexit: OnConnect, OnMessage and AllowTopic (each
+	// also closes its connection, Closed[ReasonCallbackPanic]), OnClose,
+	// TopicKey and ClientIP.
+	CallbackPanics uint64
 }
 
 type counters struct {
 	opened, rejected, rejectedHandshake atomic.Uint64
 	msgsIn, bytesIn, msgsOut, bytesOut  atomic.Uint64
 	brokerSkipped, pingTimeouts         atomic.Uint64
+	callbackPanics                      atomic.Uint64
 	drops                               sendq.DropCounts // every queue's OnDrop
 
 	mu       sync.Mutex // protects the fields below
@@ -122,6 +132,7 @@ func (h *Hub) Stats() Stats {
 	st.DroppedTooLarge = s.drops.TooLarge.Load()
 	st.BrokerSkipped = s.brokerSkipped.Load()
 	st.PingTimeouts = s.pingTimeouts.Load()
+	st.CallbackPanics = s.callbackPanics.Load()
 	s.mu.Lock()
 	st.Closed = make(map[CloseReason]uint64, len(s.closed))
 	for k, v := range s.closed {

@@ -260,3 +260,41 @@ func BenchmarkWireBytes(b *testing.B) {
 		b.ReportMetric(float64(n.Load()-start)/float64(b.N), "wire-B/msg")
 	})
 }
+
+// BenchmarkInbound sends b.N small messages from one client to a hub whose
+// OnMessage counts them: the reader's per-message path (read, UTF-8 check,
+// the recovered OnMessage call).
+func BenchmarkInbound(b *testing.B) {
+	ctx := context.Background()
+	var got atomic.Int64
+	done := make(chan struct{})
+	var want int64
+	hub, err := ws.NewHub(&ws.HubOptions{
+		OnMessage: func(context.Context, *ws.Conn, websocket.MessageType, []byte) {
+			if got.Add(1) == atomic.LoadInt64(&want) {
+				close(done)
+			}
+		},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(hub)
+	defer srv.Close()
+	defer hub.Close()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.CloseNow()
+	atomic.StoreInt64(&want, int64(b.N))
+	msg := []byte(`{"sym":"WIRE","price":101.25,"seq":12345}`)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := c.Write(ctx, websocket.MessageText, msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	<-done
+}
