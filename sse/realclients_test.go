@@ -20,6 +20,7 @@ import (
 
 	"github.com/wirespeed/wirespeed/internal/testenv"
 	"github.com/wirespeed/wirespeed/internal/testenv/browser"
+	"github.com/wirespeed/wirespeed/pubsub"
 	"github.com/wirespeed/wirespeed/sse"
 )
 
@@ -99,8 +100,13 @@ func (d *dropServer) script(t *testing.T, ctx context.Context) []string {
 	testWait(t, ctx, func() bool { return d.sse.Stats().EventsOut >= 3 })
 	d.dropAll()
 	ids = append(ids, publish(t, ctx, d.sse, "news", "3", "4")...)
-	if h := d.header(t, ctx); h != ids[2] {
-		t.Fatalf("reconnect sent Last-Event-ID %q, want %q", h, ids[2])
+	// The cut is abrupt (a TCP close in the middle of the chunked body), so
+	// a client may drop events its network stack had not handed on yet:
+	// Chromium does, now and then. It must then resume from an earlier ID
+	// (at the latest the stream's opening anchor), never from none or from
+	// after what it saw; the caller checks it still sees every event once.
+	if h := d.header(t, ctx); h == "" || pubsub.CompareIDs(h, ids[2]) > 0 {
+		t.Fatalf("reconnect sent Last-Event-ID %q, want one at or before %q", h, ids[2])
 	}
 	return append(ids, publish(t, ctx, d.sse, "news", "5")...)
 }
