@@ -110,9 +110,15 @@ func (c *Conn) start() {
 // the hub's WaitGroup is never at zero here.
 func (c *Conn) kick() {
 	if c.writerOn.CompareAndSwap(false, true) {
-		c.hub.wg.Add(1)
-		go c.writeLoop()
+		c.startWriter()
 	}
+}
+
+// startWriter starts the writer goroutine; the caller has set writerOn.
+func (c *Conn) startWriter() {
+	c.hub.writerStarts.Add(1)
+	c.hub.wg.Add(1)
+	go c.writeLoop()
 }
 
 // ID returns the connection's number, unique within its hub.
@@ -217,6 +223,39 @@ func (c *Conn) pushBatch(ctx context.Context, items []sendq.Item[frame]) {
 	}
 }
 
+// maxInlineBytes bounds the messages a fan-out writes inline (offer).
+const maxInlineBytes = 16 << 10
+
+// offer writes fr, the encoded frame of one fan-out message of size
+// bytes, straight to the socket when c has nothing queued and no writer
+// runs, and the socket takes it without waiting; it reports false when
+// the caller must queue the message instead. It takes the writer role
+// (writerOn) for the write, so the queue's order holds: what is queued
+// meanwhile waits for it and is written after it.
+func (c *Conn) offer(w *inlineWriter, fr []byte, size int) bool {
+	if c.cork.rc == nil || !c.writerOn.CompareAndSwap(false, true) { // rc is set before c is shared
+		return false
+	}
+	if c.q.Ready() { // queued messages (or an end) go first
+		c.writerOn.Store(false)
+		return false
+	}
+	sent, rest := c.cork.writeInline(w, fr)
+	if sent {
+		c.hub.st.msgsOut.Add(1)
+		c.hub.st.bytesOut.Add(uint64(size))
+	}
+	if rest { // the socket is full: the writer writes the rest first
+		c.startWriter() // the fan-out's goroutine is counted: wg is not at zero
+		return true
+	}
+	c.writerOn.Store(false)
+	if c.q.Ready() { // a push or close that found writerOn taken
+		c.kick()
+	}
+	return sent
+}
+
 func (c *Conn) pushItem(ctx context.Context, it sendq.Item[frame]) error {
 	if c.hub.shut.Load() {
 		return &closedError{hub: true}
@@ -303,6 +342,10 @@ const (
 func (c *Conn) writeLoop() {
 	h := c.hub
 	defer h.wg.Done()
+	if err := c.cork.flushRest(time.Now().Add(h.opt.WriteTimeout)); err != nil {
+		c.writeFailed(err)
+		return
+	}
 	busy := false // the last pass wrote more than one message
 	for {
 		it, ok, err := c.q.Poll()
@@ -439,13 +482,19 @@ func (c *Conn) endWrites(err error) {
 // as the client's. It gets closeFlushTimeout to do so; a write that timed
 // out ends it at once.
 func (c *Conn) writeFailed(err error) {
-	if errors.Is(err, os.ErrDeadlineExceeded) {
+	timedOut := errors.Is(err, os.ErrDeadlineExceeded)
+	if timedOut {
 		c.setReason(ReasonWriteTimeout) // unless the hub or reader decided first
+	}
+	// Later pushes fail with err instead of waiting for a writer; before
+	// cancel, so the reader it ends does not close the queue first with
+	// its own "context canceled".
+	c.q.CloseWithError(err)
+	if timedOut {
 		c.cancel()
 	} else {
 		c.cork.expireReads(time.Now().Add(closeFlushTimeout))
 	}
-	c.q.CloseWithError(err) // later pushes fail instead of waiting for a writer
 	close(c.writerDone)
 }
 

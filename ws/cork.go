@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -64,6 +65,9 @@ type corkConn struct {
 	// connection is being dropped.
 	stopAt time.Time
 	hook   *func(p []byte) // tests: sees every Write
+	// rc is the socket for inline writes (writeInline), nil without one
+	// (TLS) or until the hub enables them (frames).
+	rc syscall.RawConn
 }
 
 func newCorkConn(c net.Conn) *corkConn {
@@ -151,7 +155,15 @@ func (c *corkConn) appendFrame(typ byte, p []byte) error {
 	if c.buf == nil {
 		c.buf = corkBufs.Get().(*[]byte)
 	}
-	b, n := *c.buf, len(*c.buf)
+	n := len(*c.buf)
+	*c.buf = encodeFrame(*c.buf, typ, p)
+	c.queued += uint64(len(*c.buf) - n)
+	return nil
+}
+
+// encodeFrame appends an unmasked, final data frame carrying p with
+// opcode typ to b.
+func encodeFrame(b []byte, typ byte, p []byte) []byte {
 	b = append(b, 0x80|typ)
 	switch {
 	case len(p) < 126:
@@ -162,10 +174,51 @@ func (c *corkConn) appendFrame(typ byte, p []byte) error {
 		b = append(b, 127)
 		b = binary.BigEndian.AppendUint64(b, uint64(len(p)))
 	}
-	b = append(b, p...)
-	*c.buf = b
-	c.queued += uint64(len(b) - n)
-	return nil
+	return append(b, p...)
+}
+
+// writeInline writes fr, one whole data frame from encodeFrame, straight
+// to the socket with one non-blocking write, for a fan-out that holds the
+// connection's writer role (so no data is being collected or written):
+// it saves waking the writer goroutine for a message. It writes only
+// when nothing collected or being written is ahead of it and no close
+// frame went out; mu is held across the write, so a control frame written
+// meanwhile by another goroutine waits and follows the whole frame. sent
+// is false when nothing was written: queue the message instead. rest is
+// true when the socket took part of it: the remainder is collected, and
+// the caller must start the writer, whose flushRest writes it before
+// anything else.
+func (c *corkConn) writeInline(w *inlineWriter, fr []byte) (sent, rest bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.rc == nil || c.err != nil || c.closed || c.closeSent || c.corked || c.writing ||
+		c.written != c.queued || !c.stopAt.IsZero() {
+		return false, false
+	}
+	n, _ := w.write(c.rc, fr) // an error other than a full socket: the writer meets it
+	if n <= 0 {
+		return false, false
+	}
+	if n == len(fr) {
+		return true, false
+	}
+	c.buf = corkBufs.Get().(*[]byte)
+	*c.buf = append(*c.buf, fr[n:]...)
+	c.queued += uint64(len(fr) - n)
+	return true, true
+}
+
+// flushRest writes what an inline write left collected, by deadline;
+// the writer calls it when it starts. Anything else collected is written
+// by whoever collected it.
+func (c *corkConn) flushRest(deadline time.Time) error {
+	c.mu.Lock()
+	pending := c.err == nil && !c.corked && c.written < c.queued
+	c.mu.Unlock()
+	if !pending {
+		return nil
+	}
+	return c.uncork(deadline)
 }
 
 // cork starts collecting writes.

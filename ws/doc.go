@@ -38,7 +38,11 @@
 // the publishers it takes up to 64 waiting messages at once and queues them
 // to each connection under one lock with one writer wakeup, so each writer
 // pass sends them with one system call; while behind, it yields to the
-// writers after each round. One hub goroutine schedules heartbeats and
+// writers after each round. When it keeps up (one message at a time) it
+// writes the message straight to each connection that has nothing queued
+// and whose socket takes it at once (plain TCP or unix sockets without
+// compression), with one non-blocking write and no writer wakeup; only a
+// full socket or a backlog goes through the queue and the writer. One hub goroutine schedules heartbeats and
 // those ticks, so an idle connection has one goroutine and no timer; a ping
 // runs on a short-lived goroutine so messages keep flowing while it waits
 // for its pong, and a missing pong closes the connection. A text message

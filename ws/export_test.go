@@ -17,7 +17,21 @@ type CorkConn struct{ c *corkConn }
 func NewCorkConn(c net.Conn, frames bool) *CorkConn {
 	cc := newCorkConn(c)
 	cc.frames = frames
+	if frames {
+		cc.rc = rawConn(c)
+	}
 	return &CorkConn{cc}
+}
+
+// WriteInline writes one data frame the way a fan-out does (offer): sent
+// is false when nothing was written. What the socket did not take is then
+// written the way the writer does when it starts.
+func (c *CorkConn) WriteInline(typ byte, p []byte) (sent bool, err error) {
+	sent, rest := c.c.writeInline(newInlineWriter(), encodeFrame(nil, typ, p))
+	if rest {
+		err = c.c.flushRest(time.Now().Add(10 * time.Second))
+	}
+	return sent, err
 }
 
 func (c *CorkConn) Cork()                                { c.c.cork() }
@@ -37,6 +51,10 @@ func (c *CorkConn) Pending() int {
 // SetCorkWriteHook makes the connections h accepts from now on pass every
 // Write coder/websocket makes to f.
 func SetCorkWriteHook(h *Hub, f func(p []byte)) { h.corkHook.Store(&f) }
+
+// WriterStarts returns how many times h started a connection's writer
+// goroutine.
+func WriterStarts(h *Hub) uint64 { return h.writerStarts.Load() }
 
 // WriterRunning reports whether c has a writer goroutine.
 func (c *Conn) WriterRunning() bool { return c.writerOn.Load() }

@@ -41,6 +41,8 @@ type Hub struct {
 	shut atomic.Bool
 	// corkHook, set by tests, sees every Write coder/websocket makes.
 	corkHook atomic.Pointer[func([]byte)]
+	// writerStarts counts writer goroutines started (tests).
+	writerStarts atomic.Uint64
 
 	mu        sync.Mutex // protects the fields below
 	conns     map[*Conn]struct{}
@@ -163,6 +165,9 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	wc.SetReadLimit(h.opt.ReadLimit)
 	// Without compression the writer encodes its frames itself.
 	cw.cork.frames = cw.Header().Get("Sec-WebSocket-Extensions") == ""
+	if cw.cork.frames {
+		cw.cork.rc = rawConn(cw.cork.Conn) // the fan-out may write its frames inline
+	}
 	c, err := h.newConn(wc, cw.cork, r, ip)
 	if err != nil {
 		wc.Close(websocket.StatusGoingAway, h.opt.ShutdownReason)
@@ -359,10 +364,12 @@ type fanOut struct {
 	targets []*Conn
 	gen     uint64
 	items   []sendq.Item[frame] // taken, not yet queued
+	iw      *inlineWriter       // nil where inline writes are not supported
+	fr      []byte              // the encoded frame written inline
 }
 
 func (h *Hub) startFanOut(t *topic) {
-	f := &fanOut{h: h, t: t, msgs: make(chan fanMsg, fanBatch), policy: h.opt.TopicPolicy[t.name], gen: ^uint64(0)}
+	f := &fanOut{h: h, t: t, msgs: make(chan fanMsg, fanBatch), policy: h.opt.TopicPolicy[t.name], gen: ^uint64(0), iw: newInlineWriter()}
 	h.wg.Go(func() { t.readBroker(context.Background(), f.msgs) })
 	h.wg.Go(f.run)
 }
@@ -430,8 +437,21 @@ func (f *fanOut) queue() {
 	for i := range f.items {
 		f.items[i].Enqueued = now
 	}
+	// Keeping up (one message taken), write it straight to each
+	// connection with nothing queued: the frame is the same for all.
+	inline := f.iw != nil && len(f.items) == 1 && len(f.msgs) == 0 &&
+		f.items[0].Size <= min(h.opt.QueueBytes, maxInlineBytes)
+	if inline {
+		f.fr = encodeFrame(f.fr[:0], byte(f.items[0].Value.typ), f.items[0].Value.data)
+	}
 	for _, c := range f.targets {
+		if inline && c.offer(f.iw, f.fr, f.items[0].Size) {
+			continue
+		}
 		c.pushBatch(context.Background(), f.items)
+	}
+	if cap(f.fr) > 2*maxInlineBytes {
+		f.fr = nil
 	}
 	clear(f.items)
 	f.items = f.items[:0]
