@@ -295,15 +295,9 @@ func (c *conn) drain(w http.ResponseWriter, rc *http.ResponseController, done <-
 			buf := append(append((*bp)[:0], first...), next.Value...)
 			e, b := c.count(next.Value)
 			events, beats = events+e, beats+b
-			for len(buf) < maxBatch {
-				it, ok := c.q.TryNext()
-				if !ok {
-					break
-				}
-				buf = append(buf, it.Value...)
-				e, b := c.count(it.Value)
-				events, beats = events+e, beats+b
-			}
+			var e2, b2 uint64
+			buf, e2, b2 = c.appendQueued(buf)
+			events, beats = events+e2, beats+b2
 			err := c.write(w, rc, buf)
 			if cap(buf) <= 4*maxBatch {
 				*bp = buf
@@ -316,6 +310,21 @@ func (c *conn) drain(w http.ResponseWriter, rc *http.ResponseController, done <-
 		st.eventsOut.Add(events)
 		st.heartbeats.Add(beats)
 	}
+}
+
+// appendQueued appends events already waiting in the queue to buf, up to
+// maxBatch bytes, and counts them.
+func (c *conn) appendQueued(buf []byte) (_ []byte, events, beats uint64) {
+	for len(buf) < maxBatch {
+		it, ok := c.q.TryNext()
+		if !ok {
+			break
+		}
+		buf = append(buf, it.Value...)
+		e, b := c.count(it.Value)
+		events, beats = events+e, beats+b
+	}
+	return buf, events, beats
 }
 
 // count tells a heartbeat from an event frame (clearing hbQueued, so the

@@ -210,15 +210,8 @@ func (c *conn) drainRaw() (reason CloseReason, end bool) {
 		buf := append((*bp)[:0], make([]byte, chunkHeadRoom)...)
 		buf = append(buf, it.Value...)
 		events, beats := c.count(it.Value)
-		for len(buf) < maxBatch {
-			it, ok := c.q.TryNext()
-			if !ok {
-				break
-			}
-			buf = append(buf, it.Value...)
-			e, b := c.count(it.Value)
-			events, beats = events+e, beats+b
-		}
+		buf, e, b := c.appendQueued(buf)
+		events, beats = events+e, beats+b
 		buf = frameChunk(buf)
 		err = c.rawWrite(buf)
 		if cap(buf) <= 4*maxBatch {
