@@ -15,6 +15,7 @@ APT=(
   curl:curl
   openssl:openssl
   pg_ctlcluster:postgresql
+  protoc:protobuf-compiler
   redis-server:redis-server
 )
 
@@ -22,6 +23,9 @@ APT=(
 NPM=(
   ws@8.18.3
   eventsource@4.1.1
+  @grpc/grpc-js@1.14.7
+  @grpc/proto-loader@0.8.1
+  tus-js-client@4.3.1
 )
 
 missing=()
