@@ -55,6 +55,12 @@ func (s *Server) OnDrain(f func()) {
 	s.mu.Unlock()
 }
 
+// RegisterOnShutdown is OnDrain under the name *http.Server uses, so a
+// component that takes "anything with RegisterOnShutdown(func())" (the ws
+// Hub's and the sse Server's RegisterOnShutdown) accepts a Server too and
+// learns of the drain when it starts, not when the listeners close.
+func (s *Server) RegisterOnShutdown(f func()) { s.OnDrain(f) }
+
 // ReadyHandler returns a readiness endpoint for load balancers and
 // orchestrators: 200 "ready" while the Server takes traffic, 503
 // "draining" once draining has started. Mount it on the handler's mux
