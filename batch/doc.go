@@ -24,7 +24,7 @@
 //
 //	loader, _ := batch.NewLoader(batch.MapFetch(db.UsersByID), nil)
 //	defer loader.Close()
-//	u, err := loader.Load(ctx, id) // batched with other callers' ids
+//	u, err = loader.Load(ctx, id) // batched with other callers' ids
 //
 //	h, _ := batch.NewBulkHandler(createOrder, &batch.BulkOptions{SuccessStatus: http.StatusCreated})
 //	mux.Handle("POST /orders/bulk", h)

@@ -14,7 +14,7 @@
 //		Columns: []string{"id", "name", "price"},
 //		Signer:  signer,
 //	})
-//	http.HandleFunc("/products", func(w http.ResponseWriter, r *http.Request) {
+//	mux.HandleFunc("GET /products", func(w http.ResponseWriter, r *http.Request) {
 //		req, err := p.ParseRequest(r)
 //		if err != nil {
 //			paginate.WriteError(w, err)

@@ -8,7 +8,21 @@ import (
 	"github.com/wirespeed/wirespeed/pubsub"
 )
 
+// The quick start of the package documentation.
 func Example() {
+	ctx := context.Background()
+	b, _ := pubsub.NewMemory(nil)
+	defer b.Close()
+	sub, _ := b.Subscribe(ctx, "prices", "") // live only
+	defer sub.Close()
+	id, _ := b.Publish(ctx, "prices", []byte(`{"BTC":100}`))
+	msg, _ := sub.Next(ctx) // msg.ID == id
+	fmt.Println(msg.Topic, string(msg.Data), msg.ID == id)
+	// Output: prices {"BTC":100} true
+}
+
+// Messages arrive in publish order.
+func ExampleBroker() {
 	ctx := context.Background()
 	b, _ := pubsub.NewMemory(nil)
 	defer b.Close()
