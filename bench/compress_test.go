@@ -36,7 +36,7 @@ type middleware struct {
 
 var middlewares = []middleware{
 	{"wirespeed", func(tb testing.TB, enc string) func(http.Handler) http.Handler {
-		mw, err := compress.Middleware(compress.Encodings(enc), compress.GzipLevel(5), compress.BrotliLevel(5), compress.ZstdLevel(1))
+		mw, err := compress.Middleware(&compress.Options{Encodings: []string{enc}, GzipLevel: 5, BrotliLevel: 5, ZstdLevel: 1})
 		if err != nil {
 			tb.Fatal(err)
 		}

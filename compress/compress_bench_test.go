@@ -55,7 +55,7 @@ func BenchmarkMiddleware(b *testing.B) {
 		body := apiJSON(size.n)
 		for _, enc := range []string{compress.Gzip, compress.Brotli, compress.Zstd} {
 			b.Run(size.name+"/"+enc, func(b *testing.B) {
-				c := mustNew(b, compress.Encodings(enc))
+				c := mustNew(b, &compress.Options{Encodings: []string{enc}})
 				req := httptest.NewRequest(http.MethodGet, "/", nil)
 				req.Header.Set("Accept-Encoding", "gzip, deflate, br, zstd")
 				benchServe(b, c.Handler(jsonHandler(body)), req, size.n)
@@ -71,7 +71,7 @@ func BenchmarkBelowMinSize(b *testing.B) {
 	req := httptest.NewRequest(http.MethodGet, "/", nil)
 	req.Header.Set("Accept-Encoding", "gzip, deflate, br, zstd")
 	b.Run("none", func(b *testing.B) { benchServe(b, jsonHandler(body), req, len(body)) })
-	b.Run("middleware", func(b *testing.B) { benchServe(b, mustNew(b).Handler(jsonHandler(body)), req, len(body)) })
+	b.Run("middleware", func(b *testing.B) { benchServe(b, mustNew(b, nil).Handler(jsonHandler(body)), req, len(body)) })
 }
 
 // BenchmarkLevels maps each coding's levels on JSON of two sizes, for the
@@ -86,22 +86,24 @@ func BenchmarkLevels(b *testing.B) {
 		body := apiJSON(size.n)
 		for _, tc := range []struct {
 			name string
-			opt  compress.Option
+			opt  compress.Options
 			enc  string
 		}{
-			{"gzip-1", compress.GzipLevel(1), compress.Gzip},
-			{"gzip-5", compress.GzipLevel(5), compress.Gzip},
-			{"gzip-9", compress.GzipLevel(9), compress.Gzip},
-			{"br-3", compress.BrotliLevel(3), compress.Brotli},
-			{"br-4", compress.BrotliLevel(4), compress.Brotli},
-			{"br-5", compress.BrotliLevel(5), compress.Brotli},
-			{"br-6", compress.BrotliLevel(6), compress.Brotli},
-			{"zstd-1", compress.ZstdLevel(1), compress.Zstd},
-			{"zstd-3", compress.ZstdLevel(3), compress.Zstd},
-			{"zstd-7", compress.ZstdLevel(7), compress.Zstd},
+			{"gzip-1", compress.Options{GzipLevel: 1}, compress.Gzip},
+			{"gzip-5", compress.Options{GzipLevel: 5}, compress.Gzip},
+			{"gzip-9", compress.Options{GzipLevel: 9}, compress.Gzip},
+			{"br-3", compress.Options{BrotliLevel: 3}, compress.Brotli},
+			{"br-4", compress.Options{BrotliLevel: 4}, compress.Brotli},
+			{"br-5", compress.Options{BrotliLevel: 5}, compress.Brotli},
+			{"br-6", compress.Options{BrotliLevel: 6}, compress.Brotli},
+			{"zstd-1", compress.Options{ZstdLevel: 1}, compress.Zstd},
+			{"zstd-3", compress.Options{ZstdLevel: 3}, compress.Zstd},
+			{"zstd-7", compress.Options{ZstdLevel: 7}, compress.Zstd},
 		} {
 			b.Run(size.name+"/"+tc.name, func(b *testing.B) {
-				c := mustNew(b, compress.Encodings(tc.enc), tc.opt)
+				opts := tc.opt
+				opts.Encodings = []string{tc.enc}
+				c := mustNew(b, &opts)
 				benchServe(b, c.Handler(jsonHandler(body)), req, len(body))
 			})
 		}

@@ -16,16 +16,16 @@ import (
 type conformanceVariant struct {
 	name     string // URL prefix
 	encoding string // the only coding enabled, so the client must decode it
-	opts     []compress.Option
-	autoSSE  bool // the SSE handler relies on the event-stream auto-flush
+	padding  int    // Options.RandomPadding
+	autoSSE  bool   // the SSE handler relies on the event-stream auto-flush
 }
 
 var conformanceVariants = []conformanceVariant{
 	{name: "gzip", encoding: compress.Gzip},
 	{name: "br", encoding: compress.Brotli},
 	{name: "zstd", encoding: compress.Zstd},
-	{name: "gzip-padded", encoding: compress.Gzip, opts: []compress.Option{compress.RandomPadding(256)}},
-	{name: "zstd-padded", encoding: compress.Zstd, opts: []compress.Option{compress.RandomPadding(256)}, autoSSE: true},
+	{name: "gzip-padded", encoding: compress.Gzip, padding: 256},
+	{name: "zstd-padded", encoding: compress.Zstd, padding: 256, autoSSE: true},
 }
 
 // conformanceApp serves, per variant, /name/data.json (json16 with a
@@ -47,7 +47,7 @@ func newConformanceApp(t *testing.T) *conformanceApp {
 		sent:  make(chan string, 64),
 		comps: map[string]*compress.Compressor{},
 	}
-	page := mustNew(t)
+	page := mustNew(t, nil)
 	a.mux.Handle("GET /{$}", page.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprint(w, "<!doctype html><title>compress conformance</title>"+strings.Repeat("<p>wirespeed</p>", 100))
@@ -64,7 +64,7 @@ func newConformanceApp(t *testing.T) *conformanceApp {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	for _, v := range conformanceVariants {
-		c := mustNew(t, append([]compress.Option{compress.Encodings(v.encoding)}, v.opts...)...)
+		c := mustNew(t, &compress.Options{Encodings: []string{v.encoding}, RandomPadding: v.padding})
 		a.comps[v.name] = c
 		a.mux.Handle("GET /"+v.name+"/data.json", a.report(c.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")

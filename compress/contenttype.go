@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// DefaultContentTypes returns the media-type patterns [ContentTypes]
+// DefaultContentTypes returns the media-type patterns [Options].ContentTypes
 // defaults to, in a new slice the caller may change: text, JSON, XML,
 // JavaScript, SVG, WebAssembly, YAML, TOML, form data and uncompressed font
 // formats. Images (other than SVG), audio, video and archives are absent
@@ -58,25 +58,25 @@ type typeMatcher []typePattern
 
 func newTypeMatcher(patterns []string) (typeMatcher, error) {
 	if len(patterns) == 0 {
-		return nil, fmt.Errorf("compress: ContentTypes needs at least one pattern; see DefaultContentTypes")
+		return nil, fmt.Errorf("compress: Options.ContentTypes needs at least one pattern; see DefaultContentTypes")
 	}
 	m := make(typeMatcher, 0, len(patterns))
 	for _, p := range patterns {
 		typ, sub, ok := strings.Cut(strings.ToLower(strings.TrimSpace(p)), "/")
 		if !ok || !isToken(typ) || typ == "*" || sub == "" || strings.ContainsAny(sub, "; \t") {
-			return nil, fmt.Errorf("compress: content type pattern %q is malformed; use type/subtype, type/* or type/*+suffix", p)
+			return nil, fmt.Errorf("compress: Options.ContentTypes: pattern %q is malformed; use type/subtype, type/* or type/*+suffix", p)
 		}
 		switch {
 		case sub == "*":
 			m = append(m, typePattern{typ: typ, sub: "*"})
 		case strings.HasPrefix(sub, "*+"):
 			if !isToken(sub[2:]) {
-				return nil, fmt.Errorf("compress: content type pattern %q has a malformed suffix", p)
+				return nil, fmt.Errorf("compress: Options.ContentTypes: pattern %q has a malformed suffix", p)
 			}
 			m = append(m, typePattern{typ: typ, suffix: sub[1:]}) // "+json"
 		default:
 			if !isToken(sub) {
-				return nil, fmt.Errorf("compress: content type pattern %q is malformed; use type/subtype, type/* or type/*+suffix", p)
+				return nil, fmt.Errorf("compress: Options.ContentTypes: pattern %q is malformed; use type/subtype, type/* or type/*+suffix", p)
 			}
 			m = append(m, typePattern{typ: typ, sub: sub})
 		}

@@ -3,26 +3,42 @@
 //
 // # Quick start
 //
-//	mw, err := compress.Middleware() // zstd, br, gzip; 1 KiB minimum; text-like types
+//	mw, err := compress.Middleware(nil) // zstd, br, gzip; 1 KiB minimum; text-like types
 //	if err != nil {
 //		log.Fatal(err)
 //	}
 //	http.ListenAndServe(":8080", mw(mux))
 //
 // Use [New] instead of [Middleware] to keep the [Compressor] and read its
-// [Compressor.Stats]. Options ([Option]) change the encodings and their
-// order, the levels, [MinSize], the [ContentTypes] list, [NotAcceptable]
-// and [RandomPadding]; each documents its default.
+// [Compressor.Stats]. [Options] change the encodings and their order, the
+// levels, MinSize, the ContentTypes list, NotAcceptable and RandomPadding;
+// each field documents its default:
+//
+//	c, err := compress.New(&compress.Options{
+//		Encodings: []string{compress.Brotli, compress.Gzip}, // preference order
+//		MinSize:   512,                                      // bytes; negative: no minimum
+//	})
+//	…
+//	http.ListenAndServe(":8080", c.Handler(mux))
+//	st := c.Stats() // responses and bytes per coding
+//
+// # Options
+//
+// Options follow one rule across wirespeed: a nil *Options and a zero field
+// select the documented default; a negative value switches a limit or
+// feature off where the field says so and is otherwise an error from the
+// constructor. In this package a negative MinSize compresses bodies of any
+// size; a negative level or RandomPadding is an error.
 //
 // # Negotiation
 //
 // The coding comes from the request's Accept-Encoding as RFC 9110 section
 // 12.5.3 describes it: the highest q-value wins; "*" stands for every
 // coding the client did not name; q=0 excludes ("br;q=0, *" never gets
-// brotli); ties go to the server's order ([Encodings]); identity is always
+// brotli); ties go to the server's order ([Options].Encodings); identity is always
 // acceptable unless excluded. When the client excludes identity and accepts
 // none of the codings on offer, the response goes out uncompressed anyway,
-// or as 406 Not Acceptable with [NotAcceptable]. Malformed elements of the
+// or as 406 Not Acceptable with [Options].NotAcceptable. Malformed elements of the
 // header are ignored, never guessed at.
 //
 // # What is compressed
@@ -30,8 +46,8 @@
 // A response is compressed when the client accepts an enabled coding, its
 // status has a body (not 1xx, 204, 304), it is not partial (206 or
 // Content-Range), its Content-Type (or, without one, the type net/http
-// would sniff) is in the [ContentTypes] list, and its body is at least
-// [MinSize] bytes. The middleware holds up to MinSize bytes to learn that;
+// would sniff) is in the [Options].ContentTypes list, and its body is at
+// least [Options].MinSize bytes. The middleware holds up to MinSize bytes to learn that;
 // a Content-Length the handler sets decides at once, without buffering.
 //
 // A handler opts a response out by setting "Content-Encoding: identity"
@@ -89,6 +105,6 @@
 // # Caveats
 //
 // Compressing a response that mixes a secret with attacker-controlled
-// input exposes the secret to BREACH; see [RandomPadding] for a partial
+// input exposes the secret to BREACH; see [Options].RandomPadding for a partial
 // mitigation and the real ones. Request bodies are not decompressed.
 package compress

@@ -19,7 +19,7 @@ import (
 
 // A JSON API behind the middleware, asked for the codings a browser sends.
 func ExampleMiddleware() {
-	mw, err := compress.Middleware()
+	mw, err := compress.Middleware(nil) // zstd, br, gzip; 1 KiB minimum; text-like types
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -54,9 +54,12 @@ func ExampleMiddleware() {
 	// 2413 bytes decoded from fewer than 241 on the wire
 }
 
-// Keeping the Compressor gives its statistics.
+// Options tune the Compressor; keeping it gives its statistics.
 func ExampleCompressor_Stats() {
-	c, err := compress.New(compress.Encodings(compress.Brotli, compress.Gzip), compress.MinSize(512))
+	c, err := compress.New(&compress.Options{
+		Encodings: []string{compress.Brotli, compress.Gzip}, // preference order
+		MinSize:   512,                                      // bytes; negative: no minimum
+	})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -85,7 +88,7 @@ func ExampleFileServer() {
 		"app.js":    {Data: js},
 		"app.js.br": {Data: []byte("pretend these are brotli bytes")}, // written by Precompress in real life
 	}
-	files, err := compress.FileServer(fsys)
+	files, err := compress.FileServer(fsys, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -113,7 +116,7 @@ func ExamplePrecompress() {
 	css := strings.Repeat("body { margin: 0 }\n", 200)
 	os.WriteFile(filepath.Join(dir, "site.css"), []byte(css), 0o644)
 
-	st, err := compress.Precompress(context.Background(), dir)
+	st, err := compress.Precompress(context.Background(), dir, nil)
 	if err != nil {
 		log.Fatal(err)
 	}

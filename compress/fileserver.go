@@ -32,7 +32,7 @@ func isSidecarName(name string) bool {
 // precompressed sidecar when the client accepts its coding: for a request
 // of /app.js it looks for app.js.zst, app.js.br and app.js.gz, negotiates
 // among the ones present exactly as the middleware does among codings
-// (q-values first, then the order of [Encodings]), and sends the sidecar's
+// (q-values first, then the order of [Options].Encodings), and sends the sidecar's
 // bytes with Content-Encoding, the Content-Type of app.js and an ETag of
 // the sidecar's own. A sidecar older than its original is stale and
 // ignored. Without an acceptable sidecar the file is sent through the
@@ -51,8 +51,8 @@ func isSidecarName(name string) bool {
 // there are no directory listings. Only GET and HEAD are allowed. Paths are
 // cleaned as [net/http.FileServer] cleans them, so no request reaches
 // outside fsys. The handler is safe for concurrent use.
-func FileServer(fsys fs.FS, opts ...Option) (http.Handler, error) {
-	c, err := New(opts...)
+func FileServer(fsys fs.FS, opts *Options) (http.Handler, error) {
+	c, err := New(opts)
 	if err != nil {
 		return nil, err
 	}

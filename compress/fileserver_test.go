@@ -60,7 +60,7 @@ func TestFileServer(t *testing.T) {
 		"small.txt":           {Data: []byte("hello"), ModTime: now},
 		"empty-dir/.keep.txt": {Data: nil, ModTime: now},
 	}
-	fsrv, err := compress.FileServer(fsys)
+	fsrv, err := compress.FileServer(fsys, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,10 +163,10 @@ func TestFileServerDir(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "page.html"), page, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := compress.Precompress(context.Background(), dir); err != nil {
+	if _, err := compress.Precompress(context.Background(), dir, nil); err != nil {
 		t.Fatal(err)
 	}
-	fsrv, err := compress.FileServer(os.DirFS(dir))
+	fsrv, err := compress.FileServer(os.DirFS(dir), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +200,7 @@ func TestFileServerDir(t *testing.T) {
 }
 
 func TestFileServerRejectsBadOptions(t *testing.T) {
-	if _, err := compress.FileServer(fstest.MapFS{}, compress.MinSize(-1)); err == nil {
-		t.Fatal("FileServer accepted MinSize(-1)")
+	if _, err := compress.FileServer(fstest.MapFS{}, &compress.Options{GzipLevel: -1}); err == nil {
+		t.Fatal("FileServer accepted GzipLevel -1")
 	}
 }

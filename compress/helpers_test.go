@@ -107,9 +107,9 @@ func newReader(t testing.TB, enc string, r io.Reader) io.Reader {
 }
 
 // mustNew is compress.New for options a test knows are valid.
-func mustNew(t testing.TB, opts ...compress.Option) *compress.Compressor {
+func mustNew(t testing.TB, opts *compress.Options) *compress.Compressor {
 	t.Helper()
-	c, err := compress.New(opts...)
+	c, err := compress.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

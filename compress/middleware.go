@@ -29,11 +29,11 @@ var (
 )
 
 // New returns a Compressor configured by opts, or an error naming the first
-// invalid option. With no options it negotiates zstd, brotli and gzip (in
+// invalid field. With nil options it negotiates zstd, brotli and gzip (in
 // that order of preference) at levels suited to dynamic responses,
 // compresses bodies of at least 1 KiB whose type is in
 // [DefaultContentTypes], and sends everything else unchanged.
-func New(opts ...Option) (*Compressor, error) {
+func New(opts *Options) (*Compressor, error) {
 	cfg, err := newConfig(opts)
 	if err != nil {
 		return nil, err
@@ -83,8 +83,8 @@ func (c *Compressor) ready() {
 // Middleware returns a function that wraps a handler with a new
 // [Compressor] configured by opts; see [New] for the defaults. Use New
 // instead to read the Compressor's [Compressor.Stats].
-func Middleware(opts ...Option) (func(http.Handler) http.Handler, error) {
-	c, err := New(opts...)
+func Middleware(opts *Options) (func(http.Handler) http.Handler, error) {
+	c, err := New(opts)
 	if err != nil {
 		return nil, err
 	}

@@ -26,10 +26,11 @@ type PrecompressStats struct {
 // Precompress writes a sidecar next to every file under dir that is worth
 // compressing, for [FileServer] to serve: name.zst (zstd level 19, within
 // RFC 9659's 8 MiB window), name.br (brotli 11) and name.gz (gzip 9), one
-// per coding in [Encodings]. A file is worth it when the type of its
-// extension (per [mime.TypeByExtension]) is in the [ContentTypes] list and it
-// has at least [MinSize] bytes; the level options do not apply, sidecars are
-// always made at maximum effort.
+// per coding in [Options].Encodings. A file is worth it when the type of
+// its extension (per [mime.TypeByExtension]) is in the
+// [Options].ContentTypes list and it has at least [Options].MinSize bytes;
+// the other options do not apply, sidecars are always made at maximum
+// effort. opts may be nil.
 //
 // Precompress is incremental: a sidecar carries its original's modification
 // time, and one that still matches is left alone. A sidecar that would not
@@ -43,7 +44,7 @@ type PrecompressStats struct {
 // compress/cmd/precompress runs it from a generate directive. Two runs on
 // the same directory at once are safe but wasteful: each sidecar is
 // replaced whole, the last rename winning.
-func Precompress(ctx context.Context, dir string, opts ...Option) (PrecompressStats, error) {
+func Precompress(ctx context.Context, dir string, opts *Options) (PrecompressStats, error) {
 	var st PrecompressStats
 	cfg, err := newConfig(opts)
 	if err != nil {

@@ -41,7 +41,7 @@ func TestPrecompress(t *testing.T) {
 	earlier := time.Now().Add(-time.Hour)
 	os.Chtimes(stale, earlier, earlier)
 
-	st, err := compress.Precompress(context.Background(), dir)
+	st, err := compress.Precompress(context.Background(), dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,12 +80,12 @@ func TestPrecompress(t *testing.T) {
 	}
 
 	// Incremental: nothing to do, then one changed file.
-	if st, err = compress.Precompress(context.Background(), dir); err != nil || st.Written != 0 || st.Current != 6 {
+	if st, err = compress.Precompress(context.Background(), dir, nil); err != nil || st.Written != 0 || st.Current != 6 {
 		t.Fatalf("second run %+v, %v; want 6 current", st, err)
 	}
 	later := time.Now().Add(time.Minute)
 	os.Chtimes(filepath.Join(dir, "app.js"), later, later)
-	st, err = compress.Precompress(context.Background(), dir, compress.Encodings(compress.Brotli))
+	st, err = compress.Precompress(context.Background(), dir, &compress.Options{Encodings: []string{compress.Brotli}})
 	if err != nil || st.Written != 1 || st.Current != 1 {
 		t.Fatalf("after touching app.js, brotli only: %+v, %v; want 1 written, 1 current", st, err)
 	}
@@ -96,13 +96,13 @@ func TestPrecompressErrors(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "a.json"), apiJSON(4<<10), 0o644)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := compress.Precompress(ctx, dir); !errors.Is(err, context.Canceled) {
+	if _, err := compress.Precompress(ctx, dir, nil); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: %v, want context.Canceled", err)
 	}
-	if _, err := compress.Precompress(context.Background(), filepath.Join(dir, "missing")); err == nil {
+	if _, err := compress.Precompress(context.Background(), filepath.Join(dir, "missing"), nil); err == nil {
 		t.Error("missing directory: no error")
 	}
-	if _, err := compress.Precompress(context.Background(), dir, compress.Encodings("lzma")); err == nil {
+	if _, err := compress.Precompress(context.Background(), dir, &compress.Options{Encodings: []string{"lzma"}}); err == nil {
 		t.Error("bad option: no error")
 	}
 }

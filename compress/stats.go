@@ -25,7 +25,7 @@ type Stats struct {
 	// that answered 200 to an If-None-Match carrying the weak ETag of a
 	// compressed response (see the package documentation).
 	NotModified int64
-	// NotAcceptable counts 406 responses (see [NotAcceptable]).
+	// NotAcceptable counts 406 responses (see [Options].NotAcceptable).
 	NotAcceptable int64
 	// Aborted counts responses that did not finish normally: the handler
 	// panicked or hijacked the connection.

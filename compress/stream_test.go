@@ -51,11 +51,11 @@ func TestFlushDeliversEachChunk(t *testing.T) {
 		{name: "padded zstd", ae: "zstd", wantCE: "zstd", flush: flusher, contentType: "text/plain"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var opts []compress.Option
+			var opts compress.Options
 			if strings.HasPrefix(tc.name, "padded") {
-				opts = append(opts, compress.RandomPadding(100))
+				opts.RandomPadding = 100
 			}
-			c := mustNew(t, opts...)
+			c := mustNew(t, &opts)
 			acks := make(chan struct{})
 			srv := quietServer(t, c.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Content-Type", tc.contentType)
@@ -126,7 +126,7 @@ func controller(w http.ResponseWriter) error { return http.NewResponseController
 // Flush, before any event, sends the response head: browsers fire
 // EventSource's open event on it.
 func TestFlushBeforeBodySendsHeaders(t *testing.T) {
-	c := mustNew(t)
+	c := mustNew(t, nil)
 	seen := make(chan struct{})
 	srv := quietServer(t, c.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
@@ -160,7 +160,7 @@ func TestFlushBeforeBodySendsHeaders(t *testing.T) {
 // server's writer through Unwrap: deadlines and full duplex are not
 // implemented by the middleware's writer itself.
 func TestResponseController(t *testing.T) {
-	c := mustNew(t)
+	c := mustNew(t, nil)
 	errs := make(chan error, 4)
 	srv := quietServer(t, c.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := http.NewResponseController(w)
@@ -189,7 +189,7 @@ func TestResponseController(t *testing.T) {
 }
 
 func TestHijack(t *testing.T) {
-	c := mustNew(t)
+	c := mustNew(t, nil)
 	srv := quietServer(t, c.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		w.Write([]byte("dropped: buffered below MinSize"))
@@ -221,7 +221,7 @@ func TestHijack(t *testing.T) {
 
 // TestEarlyHints checks that 103 goes out first and untouched.
 func TestEarlyHints(t *testing.T) {
-	c := mustNew(t)
+	c := mustNew(t, nil)
 	srv := quietServer(t, c.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Link", "</app.css>; rel=preload; as=style")
 		w.WriteHeader(http.StatusEarlyHints)
@@ -267,7 +267,7 @@ func TestEarlyHints(t *testing.T) {
 func TestPanickingHandler(t *testing.T) {
 	for _, enc := range allEncodings {
 		t.Run(enc, func(t *testing.T) {
-			c := mustNew(t, compress.Encodings(enc))
+			c := mustNew(t, &compress.Options{Encodings: []string{enc}})
 			srv := quietServer(t, c.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Content-Type", "application/json")
 				switch r.URL.Path {
@@ -374,7 +374,7 @@ func TestCopyFile(t *testing.T) {
 	if err := os.WriteFile(path, json16, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := mustNew(t)
+	c := mustNew(t, nil)
 	srv := quietServer(t, c.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f, err := os.Open(path)
 		if err != nil {
@@ -417,7 +417,7 @@ func TestWriteHeaderEdgeCases(t *testing.T) {
 			w.WriteHeader(http.StatusInternalServerError)
 			w.Write(json2k)
 		})
-		resp := record(mustNew(t).Handler(h), get("/", "gzip"))
+		resp := record(mustNew(t, nil).Handler(h), get("/", "gzip"))
 		if body := readAll(t, resp); resp.StatusCode != http.StatusCreated || !bytes.Equal(decode(t, "gzip", body), json2k) {
 			t.Fatalf("status %d", resp.StatusCode)
 		}
@@ -431,7 +431,7 @@ func TestWriteHeaderEdgeCases(t *testing.T) {
 		})
 		req := get("/", "gzip")
 		req.Method = http.MethodHead
-		resp := record(mustNew(t).Handler(h), req)
+		resp := record(mustNew(t, nil).Handler(h), req)
 		if body := readAll(t, resp); resp.Header.Get("Content-Encoding") != "gzip" || len(body) != 0 {
 			t.Fatalf("Content-Encoding %q, %d body bytes", resp.Header.Get("Content-Encoding"), len(body))
 		}
@@ -441,7 +441,7 @@ func TestWriteHeaderEdgeCases(t *testing.T) {
 			w.(http.Flusher).Flush()
 			w.Write(json2k)
 		})
-		resp := record(mustNew(t).Handler(h), get("/", "gzip"))
+		resp := record(mustNew(t, nil).Handler(h), get("/", "gzip"))
 		if body := readAll(t, resp); resp.Header.Get("Content-Encoding") != "" || !bytes.Equal(body, json2k) {
 			t.Fatalf("Content-Encoding %q", resp.Header.Get("Content-Encoding"))
 		}
@@ -451,14 +451,14 @@ func TestWriteHeaderEdgeCases(t *testing.T) {
 			w.Header().Set("Upgrade", "example")
 			w.WriteHeader(http.StatusSwitchingProtocols)
 		})
-		resp := record(mustNew(t).Handler(h), get("/", "gzip"))
+		resp := record(mustNew(t, nil).Handler(h), get("/", "gzip"))
 		readAll(t, resp)
 		if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Content-Encoding") != "" {
 			t.Fatalf("status %d, Content-Encoding %q", resp.StatusCode, resp.Header.Get("Content-Encoding"))
 		}
 	})
 	t.Run("flush without a flusher underneath", func(t *testing.T) {
-		h := mustNew(t).Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := mustNew(t, nil).Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/plain")
 			w.Write(json2k)
 			if err := http.NewResponseController(w).Flush(); err == nil {

@@ -17,7 +17,7 @@ import (
 // handshake does it: 101, then Hijack) reaches the client through the
 // middleware, and that the upgraded connection carries raw bytes.
 func TestUpgradePassesThrough(t *testing.T) {
-	mw, err := compress.Middleware()
+	mw, err := compress.Middleware(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

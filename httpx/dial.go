@@ -33,7 +33,8 @@ type Dialer struct {
 	KeepAlive time.Duration
 	// FallbackDelay is how long an attempt runs before the next address
 	// is tried in parallel. Defaults to 250ms, RFC 8305's recommended
-	// Connection Attempt Delay; negative means 0 (start all at once).
+	// Connection Attempt Delay; negative disables the stagger, so every
+	// address is tried at once.
 	FallbackDelay time.Duration
 
 	// dialAddr connects to one address; nil means a net.Dialer. Tests

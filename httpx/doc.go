@@ -28,6 +28,21 @@
 //	<-ctx.Done()                  // SIGTERM
 //	srv.Shutdown(context.Background())
 //
+// For development, [NewDevCert] makes a self-signed certificate for
+// localhost and its clients' trust, in place of tlsConfig above:
+//
+//	dev, err := httpx.NewDevCert() // localhost, 127.0.0.1, ::1; 13 days; never for production
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	srv, err := httpx.NewServer(mux, &httpx.ServerOptions{TLSConfig: dev.ServerTLS()})
+//	…
+//	client, err := httpx.NewClient(&httpx.Options{TLSConfig: dev.ClientTLS()})
+//
+// Chromium accepts it, over HTTP/3 too, with
+// --ignore-certificate-errors-spki-list=[DevCert.SPKIHash], and
+// WebTransport with serverCertificateHashes set to [DevCert.CertHash].
+//
 // # Clients
 //
 // [NewTransport] and [NewClient] build an http.Transport with defaults for
@@ -84,6 +99,25 @@
 // long-lived connections (WebSocket, SSE) to go away; after DrainDelay the
 // listeners close; requests in flight get DrainTimeout to finish; the rest
 // is closed.
+//
+// [Server.RegisterOnShutdown] is OnDrain under *http.Server's name, so the
+// ws Hub's and the sse Server's RegisterOnShutdown, which accept anything
+// with a RegisterOnShutdown(func()) method, take a Server as they take an
+// *http.Server: hub.RegisterOnShutdown(srv, 10*time.Second) makes the hub
+// tell its clients to go away when draining starts, while requests are
+// still served, rather than when the listeners close.
+//
+// # Options
+//
+// Options follow one rule across wirespeed: a nil *Options and a zero field
+// select the documented default; a negative value switches a limit or
+// feature off where the field says so and is otherwise an error from the
+// constructor. The error names the field: "httpx: ServerOptions.IdleTimeout
+// is negative (-1s)". Here negative disables timeouts that net/http lets
+// one disable (TLSHandshakeTimeout, ResponseHeaderTimeout,
+// ExpectContinueTimeout, ReadHeaderTimeout), keep-alive probes, the Happy
+// Eyeballs and QUIC head-start delays, and the Resolver's TTL floor,
+// negative caching, stale answers and cache.
 //
 // # Caveats
 //

@@ -168,3 +168,65 @@ func TestServerShutdownContext(t *testing.T) {
 		t.Errorf("Shutdown: %v, want context.Canceled", err)
 	}
 }
+
+// TestServerRegisterOnShutdown: a Server takes shutdown hooks under
+// *http.Server's name, so code written for either accepts both; the hooks
+// run when draining starts, while requests are still served, and a hook
+// registered once draining has started runs at once.
+func TestServerRegisterOnShutdown(t *testing.T) {
+	type shutdownRegistrar interface{ RegisterOnShutdown(func()) }
+	var (
+		_ shutdownRegistrar = (*http.Server)(nil)
+		_ shutdownRegistrar = (*httpx.Server)(nil)
+	)
+	srv := startServer(t, hello, nil, false, false)
+	var reg shutdownRegistrar = srv.Server
+	ctx := testCtx(t)
+	client := newClient(t, nil)
+
+	const hooks = 8
+	ran := make(chan bool, hooks)
+	for range hooks {
+		reg.RegisterOnShutdown(func() {
+			select {
+			case <-srv.Draining():
+				ran <- true
+			default:
+				ran <- false // ran before draining started
+			}
+		})
+	}
+	reg.RegisterOnShutdown(nil) // ignored, as OnDrain ignores it
+	if resp, _ := get(t, ctx, client.Client, srv.URL); resp.StatusCode != http.StatusOK {
+		t.Fatalf("before draining: %s", resp.Status)
+	}
+	if len(ran) != 0 {
+		t.Fatalf("%d hooks ran before draining started", len(ran))
+	}
+
+	srv.StartDrain()
+	for range hooks {
+		select {
+		case draining := <-ran:
+			if !draining {
+				t.Fatal("a hook ran before Draining was closed")
+			}
+		case <-ctx.Done():
+			t.Fatal("the hooks did not run when draining started")
+		}
+	}
+	// Draining, not closed: requests are still served.
+	if resp, body := get(t, ctx, client.Client, srv.URL); resp.StatusCode != http.StatusOK || body != "HTTP/2.0" {
+		t.Fatalf("while draining: %s %q", resp.Status, body)
+	}
+
+	// Registered late: runs before RegisterOnShutdown returns.
+	late := false
+	reg.RegisterOnShutdown(func() { late = true })
+	if !late {
+		t.Fatal("a hook registered while draining did not run at once")
+	}
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

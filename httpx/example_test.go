@@ -10,14 +10,13 @@ import (
 	"time"
 
 	"github.com/wirespeed/wirespeed/httpx"
-	"github.com/wirespeed/wirespeed/internal/devcert"
 	"github.com/wirespeed/wirespeed/internal/testenv"
 )
 
 // serveExample starts an httpx.Server with a fresh development certificate
 // on a loopback port, TCP and UDP, and returns its URL and a stop function.
-func serveExample(h http.Handler, opts *httpx.ServerOptions) (url string, cert *devcert.Cert, srv *httpx.Server, stop func()) {
-	cert, err := devcert.New()
+func serveExample(h http.Handler, opts *httpx.ServerOptions) (url string, cert *httpx.DevCert, srv *httpx.Server, stop func()) {
+	cert, err := httpx.NewDevCert()
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -49,6 +48,45 @@ func serveExample(h http.Handler, opts *httpx.ServerOptions) (url string, cert *
 var protoHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, r.Proto)
 })
+
+// A development certificate gives a local TLS Server (HTTP/1.1, HTTP/2
+// and HTTP/3 on one port) and clients that trust it, without x509 code.
+func ExampleNewDevCert() {
+	dev, err := httpx.NewDevCert() // localhost, 127.0.0.1, ::1; 13 days; never for production
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv, err := httpx.NewServer(protoHandler, &httpx.ServerOptions{TLSConfig: dev.ServerTLS()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	tcp, udp, err := httpx.Listen("127.0.0.1:0") // ":8443" in a real program
+	if err != nil {
+		log.Fatal(err)
+	}
+	go srv.Serve(tcp, udp)
+	defer srv.Close()
+
+	client, err := httpx.NewClient(&httpx.Options{TLSConfig: dev.ClientTLS()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	resp, err := client.Get("https://" + tcp.Addr().String() + "/")
+	if err != nil {
+		log.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	fmt.Println(string(body), dev.Leaf().DNSNames, dev.Leaf().IPAddresses)
+	// For Chromium: --ignore-certificate-errors-spki-list=<dev.SPKIHash()>;
+	// for WebTransport: serverCertificateHashes [{algorithm: "sha-256",
+	// value: <dev.CertHash()>}].
+	fmt.Println(len(dev.SPKIHash()), "base64 characters,", len(dev.CertHash()), "bytes")
+	// Output:
+	// HTTP/2.0 [localhost] [127.0.0.1 ::1]
+	// 44 base64 characters, 32 bytes
+}
 
 // One client, created once and shared, keeps its connection: three
 // requests, one TCP+TLS handshake.

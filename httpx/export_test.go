@@ -3,6 +3,7 @@ package httpx
 import (
 	"context"
 	"net"
+	"net/http"
 	"net/netip"
 	"time"
 
@@ -35,3 +36,22 @@ func ParseResolvConf(s string) (servers []string, ndots int, search bool) {
 	c := parseResolvConf(s)
 	return c.servers, c.ndots, c.search
 }
+
+// EffectiveOptions returns t's options with the defaults filled in.
+func EffectiveOptions(t *Transport) Options { return t.opts }
+
+// HTTPTransport returns the net/http transport t sends direct requests
+// through.
+func HTTPTransport(t *Transport) *http.Transport { return t.direct }
+
+// DialerDelays returns what d uses for its timeout, keep-alive period and
+// Happy Eyeballs delay, after defaults.
+func DialerDelays(d *Dialer) (timeout, keepAlive, fallback time.Duration) {
+	return d.timeout(), d.netDialer().KeepAlive, d.fallbackDelay()
+}
+
+// TransportDialer returns the Dialer t dials with.
+func TransportDialer(t *Transport) *Dialer { return t.dialer }
+
+// HTTPServer returns the net/http server s serves HTTP/1.1 and HTTP/2 with.
+func HTTPServer(s *Server) *http.Server { return s.h12 }

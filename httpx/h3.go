@@ -36,28 +36,31 @@ import (
 // it is idempotent or was never sent; others return the error.
 type HTTP3Options struct {
 	// RaceDelay is how long a QUIC handshake runs alone before TCP starts
-	// too. Defaults to 300ms, as Chromium; negative means 0.
+	// too. Defaults to 300ms, as Chromium; negative disables the head
+	// start, so TCP starts together with QUIC.
 	RaceDelay time.Duration
-	// HandshakeTimeout bounds the QUIC handshake. Defaults to 5s. A
-	// blocked UDP path shows up as this timeout, after which the origin is
-	// marked broken; requests do not wait for it (they go over TCP after
-	// RaceDelay).
+	// HandshakeTimeout bounds the QUIC handshake. A blocked UDP path
+	// shows up as this timeout, after which the origin is marked broken;
+	// requests do not wait for it (they go over TCP after RaceDelay).
+	// Defaults to 5s; negative is an error.
 	HandshakeTimeout time.Duration
 	// IdleTimeout closes a QUIC connection after this long without
 	// network activity. No keep-alive PINGs are sent, so an unused
 	// connection ends after it, as an idle TCP connection does after
 	// Options.IdleConnTimeout; the next request races again. (This also
 	// ends the connections that quic-go's http3.Transport stops tracking
-	// after a failed request.) Defaults to 30s.
+	// after a failed request.) Defaults to 30s; negative is an error.
 	IdleTimeout time.Duration
 	// BrokenBackoff is how long HTTP/3 stays off for an origin after its
 	// first failure; it doubles with each further failure and resets
-	// after a success. Defaults to 5m, as Chromium.
+	// after a success. Defaults to 5m, as Chromium; negative is an error.
 	BrokenBackoff time.Duration
-	// MaxBrokenBackoff caps the doubling. Defaults to 48h.
+	// MaxBrokenBackoff caps the doubling. Defaults to 48h; negative, or
+	// less than BrokenBackoff, is an error.
 	MaxBrokenBackoff time.Duration
 	// MaxOrigins bounds how many origins' HTTP/3 state is kept; when
-	// full, the least recently used is forgotten. Defaults to 1024.
+	// full, the least recently used is forgotten. Defaults to 1024;
+	// negative is an error.
 	MaxOrigins int
 }
 
@@ -65,7 +68,7 @@ func (o *HTTP3Options) fill() error {
 	if o.RaceDelay == 0 {
 		o.RaceDelay = 300 * time.Millisecond
 	}
-	o.RaceDelay = max(o.RaceDelay, 0)
+	o.RaceDelay = max(o.RaceDelay, 0) // negative: no head start
 	if o.HandshakeTimeout == 0 {
 		o.HandshakeTimeout = 5 * time.Second
 	}
@@ -83,15 +86,17 @@ func (o *HTTP3Options) fill() error {
 	}
 	switch {
 	case o.HandshakeTimeout < 0:
-		return fmt.Errorf("httpx: HTTP3Options.HandshakeTimeout %v is negative", o.HandshakeTimeout)
+		return negativeError("HTTP3Options.HandshakeTimeout", o.HandshakeTimeout, "")
 	case o.IdleTimeout < 0:
-		return fmt.Errorf("httpx: HTTP3Options.IdleTimeout %v is negative", o.IdleTimeout)
+		return negativeError("HTTP3Options.IdleTimeout", o.IdleTimeout, "")
 	case o.BrokenBackoff < 0:
-		return fmt.Errorf("httpx: HTTP3Options.BrokenBackoff %v is negative", o.BrokenBackoff)
+		return negativeError("HTTP3Options.BrokenBackoff", o.BrokenBackoff, "")
+	case o.MaxBrokenBackoff < 0:
+		return negativeError("HTTP3Options.MaxBrokenBackoff", o.MaxBrokenBackoff, "")
 	case o.MaxBrokenBackoff < o.BrokenBackoff:
 		return fmt.Errorf("httpx: HTTP3Options.MaxBrokenBackoff %v is below BrokenBackoff %v", o.MaxBrokenBackoff, o.BrokenBackoff)
 	case o.MaxOrigins < 0:
-		return fmt.Errorf("httpx: HTTP3Options.MaxOrigins %d is negative", o.MaxOrigins)
+		return negativeError("HTTP3Options.MaxOrigins", o.MaxOrigins, "")
 	}
 	return nil
 }

@@ -13,12 +13,11 @@ import (
 	"time"
 
 	"github.com/wirespeed/wirespeed/httpx"
-	"github.com/wirespeed/wirespeed/internal/devcert"
 )
 
 // testCert is one development certificate for the whole test binary.
-var testCert = sync.OnceValue(func() *devcert.Cert {
-	c, err := devcert.New()
+var testCert = sync.OnceValue(func() *httpx.DevCert {
+	c, err := httpx.NewDevCert()
 	if err != nil {
 		panic(err)
 	}

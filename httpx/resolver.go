@@ -1,23 +1,17 @@
 package httpx
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/net/dns/dnsmessage"
 )
 
 // ErrResolverClosed is returned by [Resolver.LookupNetIP] after
@@ -44,22 +38,25 @@ type ResolverOptions struct {
 	// FallbackTTL. Defaults to net.DefaultResolver.
 	Fallback *net.Resolver
 
-	// Timeout bounds each query to one server. Defaults to 2s; a server
-	// that answers at all answers well within it.
+	// Timeout bounds each query to one server; a server that answers at
+	// all answers well within it. Defaults to 2s; negative is an error.
 	Timeout time.Duration
 	// Attempts is how many times each server is tried before a lookup
-	// fails. Defaults to 2.
+	// fails. Defaults to 2; negative is an error.
 	Attempts int
 
 	// MinTTL is the shortest time an answer is cached, even if its TTL is
 	// shorter, so a burst of dials to a TTL-0 name costs one query per
-	// MinTTL. Defaults to 1s; negative means 0.
+	// MinTTL. Defaults to 1s; negative disables the floor, so an answer is
+	// cached for its own TTL alone.
 	MinTTL time.Duration
 	// MaxTTL is the longest time an answer is cached, even if its TTL is
-	// longer, so a moved service is found within MaxTTL. Defaults to 5m.
+	// longer, so a moved service is found within MaxTTL. Defaults to 5m;
+	// negative, or less than MinTTL, is an error.
 	MaxTTL time.Duration
 	// FallbackTTL is how long an answer from Fallback, which has no TTL,
-	// is cached, within MinTTL and MaxTTL. Defaults to 30s.
+	// is cached, within MinTTL and MaxTTL. Defaults to 30s; negative is an
+	// error.
 	FallbackTTL time.Duration
 	// NegativeTTL is the longest time a failed lookup (no such host,
 	// timeout, server failure) is cached, so a broken name does not cost a
@@ -219,7 +216,7 @@ func (o *ResolverOptions) fill() error {
 	if o.MinTTL == 0 {
 		o.MinTTL = time.Second
 	}
-	o.MinTTL = max(o.MinTTL, 0)
+	o.MinTTL = max(o.MinTTL, 0) // negative: no floor
 	if o.MaxTTL == 0 {
 		o.MaxTTL = 5 * time.Minute
 	}
@@ -237,13 +234,15 @@ func (o *ResolverOptions) fill() error {
 	}
 	switch {
 	case o.Timeout < 0:
-		return fmt.Errorf("httpx: ResolverOptions.Timeout %v is negative", o.Timeout)
+		return negativeError("ResolverOptions.Timeout", o.Timeout, "")
 	case o.Attempts < 0:
-		return fmt.Errorf("httpx: ResolverOptions.Attempts %d is negative", o.Attempts)
+		return negativeError("ResolverOptions.Attempts", o.Attempts, "")
+	case o.MaxTTL < 0:
+		return negativeError("ResolverOptions.MaxTTL", o.MaxTTL, "")
 	case o.MaxTTL < o.MinTTL:
 		return fmt.Errorf("httpx: ResolverOptions.MaxTTL %v is below MinTTL %v", o.MaxTTL, o.MinTTL)
 	case o.FallbackTTL < 0:
-		return fmt.Errorf("httpx: ResolverOptions.FallbackTTL %v is negative", o.FallbackTTL)
+		return negativeError("ResolverOptions.FallbackTTL", o.FallbackTTL, "")
 	}
 	return nil
 }
@@ -387,445 +386,6 @@ func (r *Resolver) storeLocked(k lookupKey, e *dnsEntry, now time.Time) {
 		r.evictions.Add(1)
 	}
 	r.cache[k] = e
-}
-
-// resolve answers a lookup from DNS or the fallback. ttl is how long the
-// answer may be cached; for a failure, a positive ttl is the SOA minimum.
-func (r *Resolver) resolve(ctx context.Context, network, host string) ([]netip.Addr, time.Duration, error) {
-	if r.useFallback(host) {
-		r.fallbacks.Add(1)
-		addrs, err := r.fallback.LookupNetIP(ctx, network, host)
-		return addrs, r.opts.FallbackTTL, err
-	}
-	name, err := dnsmessage.NewName(strings.TrimSuffix(host, ".") + ".")
-	if err != nil || len(host) > 253 {
-		return nil, 0, &net.DNSError{Err: "invalid host name", Name: host, IsNotFound: true}
-	}
-	var types []dnsmessage.Type
-	switch network {
-	case "ip":
-		types = []dnsmessage.Type{dnsmessage.TypeAAAA, dnsmessage.TypeA}
-	case "ip4":
-		types = []dnsmessage.Type{dnsmessage.TypeA}
-	default:
-		types = []dnsmessage.Type{dnsmessage.TypeAAAA}
-	}
-	results := make([]dnsResult, len(types))
-	var wg sync.WaitGroup
-	for i, t := range types[1:] {
-		wg.Go(func() { results[i+1] = r.query(ctx, name, t) })
-	}
-	results[0] = r.query(ctx, name, types[0])
-	wg.Wait()
-
-	var (
-		addrs []netip.Addr
-		ttl   = time.Duration(-1)
-		first error
-	)
-	for _, res := range results {
-		if res.err != nil {
-			if first == nil {
-				first = res.err
-			}
-			continue
-		}
-		addrs = append(addrs, res.addrs...)
-		if res.hasTTL && (ttl < 0 || res.ttl < ttl) {
-			ttl = res.ttl
-		}
-	}
-	if len(addrs) > 0 {
-		return addrs, max(ttl, 0), nil
-	}
-	var negTTL time.Duration
-	for _, res := range results {
-		negTTL = max(negTTL, res.negTTL)
-	}
-	if first != nil {
-		return nil, negTTL, first
-	}
-	// Every type answered, with no address: the name exists without one.
-	return nil, negTTL, &net.DNSError{Err: "no such host", Name: host, Server: results[0].server, IsNotFound: true}
-}
-
-// useFallback reports whether host is one that the system resolves
-// differently from a plain DNS query.
-func (r *Resolver) useFallback(host string) bool {
-	if len(r.servers) == 0 || r.hosts[host] {
-		return true
-	}
-	if strings.HasSuffix(host, ".") {
-		return false // absolute: no search list applies
-	}
-	dots := strings.Count(host, ".")
-	return dots == 0 || r.search && dots < r.ndots ||
-		host == "localhost" || strings.HasSuffix(host, ".localhost") || strings.HasSuffix(host, ".local")
-}
-
-// dnsResult is one record type's outcome.
-type dnsResult struct {
-	addrs  []netip.Addr
-	ttl    time.Duration
-	hasTTL bool
-	negTTL time.Duration
-	server string
-	err    error
-}
-
-// query asks each server in turn, Attempts rounds, until one answers.
-func (r *Resolver) query(ctx context.Context, name dnsmessage.Name, t dnsmessage.Type) dnsResult {
-	var last dnsResult
-	for range r.opts.Attempts {
-		for _, server := range r.servers {
-			if err := ctx.Err(); err != nil {
-				return dnsResult{err: &net.DNSError{Err: err.Error(), Name: name.String(), Server: server, UnwrapErr: err}}
-			}
-			r.queries.Add(1)
-			ans, err := r.exchange(ctx, server, name, t)
-			res := dnsResult{server: server}
-			switch {
-			case err != nil:
-				r.queryErrors.Add(1)
-				de := &net.DNSError{Err: err.Error(), Name: strings.TrimSuffix(name.String(), "."), Server: server, UnwrapErr: err}
-				if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
-					r.timeouts.Add(1)
-					de.IsTimeout, de.IsTemporary = true, true
-				}
-				res.err = de
-				last = res
-				continue
-			case ans.rcode == dnsmessage.RCodeNameError:
-				res.err = &net.DNSError{Err: "no such host", Name: strings.TrimSuffix(name.String(), "."), Server: server, IsNotFound: true}
-				res.negTTL = ans.negTTL
-				return res
-			case ans.rcode != dnsmessage.RCodeSuccess:
-				r.queryErrors.Add(1)
-				res.err = &net.DNSError{Err: "server answered " + ans.rcode.String(), Name: strings.TrimSuffix(name.String(), "."), Server: server, IsTemporary: true}
-				last = res
-				continue
-			}
-			res.addrs, res.ttl, res.hasTTL, res.negTTL = ans.addrs, ans.ttl, ans.hasTTL, ans.negTTL
-			return res
-		}
-	}
-	if last.err == nil {
-		last.err = &net.DNSError{Err: "no DNS servers", Name: strings.TrimSuffix(name.String(), ".")}
-	}
-	return last
-}
-
-// dnsAnswer is what a response says about one question.
-type dnsAnswer struct {
-	rcode  dnsmessage.RCode
-	addrs  []netip.Addr
-	ttl    time.Duration // minimum over the records used
-	hasTTL bool
-	negTTL time.Duration // from the SOA of a negative answer
-}
-
-// maxDNSMessage is the largest DNS message read over UDP or TCP: the EDNS0
-// buffer size advertised for UDP; TCP answers are capped to 64 KiB by the
-// protocol.
-const maxDNSMessage = 1232
-
-// exchange sends one query to server over UDP, retrying over TCP when the
-// answer is truncated.
-func (r *Resolver) exchange(ctx context.Context, server string, name dnsmessage.Name, t dnsmessage.Type) (dnsAnswer, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
-	defer cancel()
-	id := uint16(rand.Uint32())
-	q := dnsmessage.Question{Name: name, Type: t, Class: dnsmessage.ClassINET}
-	msg, err := buildQuery(id, q)
-	if err != nil {
-		return dnsAnswer{}, err
-	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "udp", server)
-	if err != nil {
-		return dnsAnswer{}, err
-	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-	if _, err := conn.Write(msg); err != nil {
-		return dnsAnswer{}, err
-	}
-	buf := make([]byte, maxDNSMessage)
-	for {
-		n, err := conn.Read(buf)
-		if err != nil {
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return dnsAnswer{}, timeoutError{fmt.Sprintf("no answer from %s within %v", server, r.opts.Timeout)}
-			}
-			if ctx.Err() != nil {
-				return dnsAnswer{}, ctx.Err()
-			}
-			return dnsAnswer{}, err
-		}
-		ans, truncated, err := parseDNSResponse(buf[:n], id, q)
-		if errors.Is(err, errNotOurAnswer) {
-			continue // a stray or spoofed datagram: keep waiting for ours
-		}
-		if err != nil {
-			return dnsAnswer{}, err
-		}
-		if truncated {
-			return r.exchangeTCP(ctx, server, id, q, msg)
-		}
-		return ans, nil
-	}
-}
-
-func (r *Resolver) exchangeTCP(ctx context.Context, server string, id uint16, q dnsmessage.Question, msg []byte) (dnsAnswer, error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", server)
-	if err != nil {
-		return dnsAnswer{}, err
-	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-	framed := append([]byte{byte(len(msg) >> 8), byte(len(msg))}, msg...)
-	if _, err := conn.Write(framed); err != nil {
-		return dnsAnswer{}, err
-	}
-	rd := bufio.NewReader(conn)
-	var hdr [2]byte
-	if _, err := io.ReadFull(rd, hdr[:]); err != nil {
-		return dnsAnswer{}, err
-	}
-	buf := make([]byte, int(hdr[0])<<8|int(hdr[1]))
-	if _, err := io.ReadFull(rd, buf); err != nil {
-		return dnsAnswer{}, err
-	}
-	ans, _, err := parseDNSResponse(buf, id, q)
-	return ans, err
-}
-
-type timeoutError struct{ msg string }
-
-func (e timeoutError) Error() string   { return e.msg }
-func (e timeoutError) Timeout() bool   { return true }
-func (e timeoutError) Temporary() bool { return true }
-
-func buildQuery(id uint16, q dnsmessage.Question) ([]byte, error) {
-	b := dnsmessage.NewBuilder(make([]byte, 0, 64), dnsmessage.Header{ID: id, RecursionDesired: true})
-	b.EnableCompression()
-	if err := b.StartQuestions(); err != nil {
-		return nil, err
-	}
-	if err := b.Question(q); err != nil {
-		return nil, err
-	}
-	if err := b.StartAdditionals(); err != nil {
-		return nil, err
-	}
-	var rh dnsmessage.ResourceHeader
-	if err := rh.SetEDNS0(maxDNSMessage, dnsmessage.RCodeSuccess, false); err != nil {
-		return nil, err
-	}
-	if err := b.OPTResource(rh, dnsmessage.OPTResource{}); err != nil {
-		return nil, err
-	}
-	return b.Finish()
-}
-
-// errNotOurAnswer marks a datagram that does not answer the query sent.
-var errNotOurAnswer = errors.New("httpx: DNS message does not answer the query")
-
-// maxCNAMEChain bounds how many CNAME records are followed.
-const maxCNAMEChain = 8
-
-// parseDNSResponse reads the answer to question q with ID id from msg, an
-// untrusted message. It follows the CNAME chain from q's name and keeps the
-// records of q's type at its end; the TTL is the smallest along the chain.
-func parseDNSResponse(msg []byte, id uint16, q dnsmessage.Question) (ans dnsAnswer, truncated bool, err error) {
-	var p dnsmessage.Parser
-	h, err := p.Start(msg)
-	if err != nil {
-		return ans, false, fmt.Errorf("httpx: malformed DNS answer: %w", err)
-	}
-	if !h.Response || h.ID != id {
-		return ans, false, errNotOurAnswer
-	}
-	qs, err := p.AllQuestions()
-	if err != nil {
-		return ans, false, fmt.Errorf("httpx: malformed DNS answer: %w", err)
-	}
-	if len(qs) != 1 || qs[0].Type != q.Type || qs[0].Class != q.Class || !strings.EqualFold(qs[0].Name.String(), q.Name.String()) {
-		return ans, false, errNotOurAnswer
-	}
-	ans.rcode = h.RCode
-	if h.Truncated {
-		return ans, true, nil
-	}
-
-	type rec struct {
-		ttl   time.Duration
-		cname string
-		addr  netip.Addr
-	}
-	byName := map[string][]rec{}
-	for {
-		rh, err := p.AnswerHeader()
-		if errors.Is(err, dnsmessage.ErrSectionDone) {
-			break
-		}
-		if err != nil {
-			return ans, false, fmt.Errorf("httpx: malformed DNS answer: %w", err)
-		}
-		n := strings.ToLower(rh.Name.String())
-		ttl := time.Duration(rh.TTL) * time.Second
-		switch {
-		case rh.Class != dnsmessage.ClassINET:
-			err = p.SkipAnswer()
-		case rh.Type == dnsmessage.TypeCNAME:
-			var c dnsmessage.CNAMEResource
-			if c, err = p.CNAMEResource(); err == nil {
-				byName[n] = append(byName[n], rec{ttl: ttl, cname: strings.ToLower(c.CNAME.String())})
-			}
-		case rh.Type == q.Type && q.Type == dnsmessage.TypeA:
-			var a dnsmessage.AResource
-			if a, err = p.AResource(); err == nil {
-				byName[n] = append(byName[n], rec{ttl: ttl, addr: netip.AddrFrom4(a.A)})
-			}
-		case rh.Type == q.Type && q.Type == dnsmessage.TypeAAAA:
-			var a dnsmessage.AAAAResource
-			if a, err = p.AAAAResource(); err == nil {
-				byName[n] = append(byName[n], rec{ttl: ttl, addr: netip.AddrFrom16(a.AAAA)})
-			}
-		default:
-			err = p.SkipAnswer()
-		}
-		if err != nil {
-			return ans, false, fmt.Errorf("httpx: malformed DNS answer: %w", err)
-		}
-	}
-
-	cur := strings.ToLower(q.Name.String())
-	minTTL := time.Duration(-1)
-	for hop := 0; ; hop++ {
-		next := ""
-		for _, r := range byName[cur] {
-			if minTTL < 0 || r.ttl < minTTL {
-				minTTL = r.ttl
-			}
-			if r.cname != "" {
-				next = r.cname
-			} else {
-				ans.addrs = append(ans.addrs, r.addr)
-			}
-		}
-		if len(ans.addrs) > 0 || next == "" || hop >= maxCNAMEChain {
-			break
-		}
-		cur = next
-	}
-	if len(ans.addrs) > 0 {
-		ans.ttl, ans.hasTTL = minTTL, true
-		return ans, false, nil
-	}
-
-	// A negative answer: the SOA in the authority section bounds how long
-	// it may be cached (RFC 2308 section 5).
-	for {
-		rh, err := p.AuthorityHeader()
-		if err != nil {
-			break // done, or malformed: either way no SOA to use
-		}
-		if rh.Type != dnsmessage.TypeSOA {
-			if p.SkipAuthority() != nil {
-				break
-			}
-			continue
-		}
-		soa, err := p.SOAResource()
-		if err != nil {
-			break
-		}
-		ans.negTTL = time.Duration(min(rh.TTL, soa.MinTTL)) * time.Second
-		break
-	}
-	if ans.rcode == dnsmessage.RCodeSuccess {
-		// NODATA: the name exists without records of this type. It is not
-		// an error on its own; the caller combines the record types.
-		ans.hasTTL = false
-	}
-	return ans, false, nil
-}
-
-// resolvConf is what NewResolver uses from resolv.conf.
-type resolvConf struct {
-	servers []string
-	ndots   int
-	search  bool
-}
-
-func readResolvConf(path string) (resolvConf, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return resolvConf{ndots: 1}, nil
-	}
-	if err != nil {
-		return resolvConf{}, fmt.Errorf("httpx: read resolver configuration: %w", err)
-	}
-	return parseResolvConf(string(data)), nil
-}
-
-// parseResolvConf reads nameserver, search, domain and options ndots:n.
-func parseResolvConf(s string) resolvConf {
-	c := resolvConf{ndots: 1}
-	for line := range strings.Lines(s) {
-		f := strings.Fields(line)
-		if len(f) == 0 || strings.HasPrefix(f[0], "#") || strings.HasPrefix(f[0], ";") {
-			continue
-		}
-		switch f[0] {
-		case "nameserver":
-			if len(f) > 1 {
-				if ip, err := netip.ParseAddr(f[1]); err == nil {
-					c.servers = append(c.servers, netip.AddrPortFrom(ip, 53).String())
-				}
-			}
-		case "search", "domain":
-			c.search = len(f) > 1
-		case "options":
-			for _, o := range f[1:] {
-				if v, ok := strings.CutPrefix(o, "ndots:"); ok {
-					if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-						c.ndots = min(n, 15)
-					}
-				}
-			}
-		}
-	}
-	return c
-}
-
-// readHostsNames returns the lower-cased names a hosts file maps.
-func readHostsNames(path string) (map[string]bool, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("httpx: read hosts file: %w", err)
-	}
-	names := map[string]bool{}
-	for line := range strings.Lines(string(data)) {
-		if i := strings.IndexByte(line, '#'); i >= 0 {
-			line = line[:i]
-		}
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		for _, n := range f[1:] {
-			names[strings.ToLower(strings.TrimSuffix(n, "."))] = true
-		}
-	}
-	return names, nil
 }
 
 // Stats returns a snapshot of the resolver's counters. It is safe to call

@@ -35,11 +35,12 @@ type ServerOptions struct {
 	// when TLSConfig is nil. Off by default.
 	H2C bool
 	// AltSvcMaxAge is the "ma" of the Alt-Svc header that advertises
-	// HTTP/3. Defaults to 24h (RFC 7838's default freshness).
+	// HTTP/3. Defaults to 24h (RFC 7838's default freshness); negative is
+	// an error.
 	AltSvcMaxAge time.Duration
 	// AltSvcPort is the UDP port advertised in Alt-Svc. Defaults to the
 	// port of the UDP socket served, right unless a port mapping sits in
-	// between.
+	// between; negative, or above 65535, is an error.
 	AltSvcPort int
 
 	// ReadHeaderTimeout bounds reading a request's headers. Defaults to
@@ -48,40 +49,43 @@ type ServerOptions struct {
 	ReadHeaderTimeout time.Duration
 	// ReadTimeout bounds reading a whole request, body included. Defaults
 	// to 0, none, so uploads are not cut; set it for APIs with small
-	// bodies.
+	// bodies. Negative is an error.
 	ReadTimeout time.Duration
 	// WriteTimeout bounds writing a response. Defaults to 0, none, so
-	// streams (SSE, downloads) are not cut.
+	// streams (SSE, downloads) are not cut. Negative is an error.
 	WriteTimeout time.Duration
 	// IdleTimeout is how long a keep-alive connection may stay idle
 	// (HTTP/1.1, HTTP/2, HTTP/3). Defaults to 120s: longer than the idle
 	// timeout of clients and load balancers (this package's clients use
 	// 55s, most load balancers 60s), so the client side closes first and
 	// never sends a request on a connection the server is closing.
+	// Negative is an error.
 	IdleTimeout time.Duration
 	// MaxHeaderBytes caps request headers. Defaults to 1 MiB
-	// (http.DefaultMaxHeaderBytes).
+	// (http.DefaultMaxHeaderBytes); negative is an error.
 	MaxHeaderBytes int
 	// MaxConnAge retires HTTP/1.1 and HTTP/2 connections after about this
 	// long (±10% jitter, so connections opened together do not all leave
 	// together): the next response on an older connection carries
 	// "Connection: close" (HTTP/1.1) or is followed by a GOAWAY (HTTP/2),
 	// and the client reconnects, through the load balancer, to whichever
-	// instance it picks. Defaults to 0, no limit. HTTP/3 connections are
-	// not aged: quic-go has no per-connection GOAWAY, and QUIC-aware load
-	// balancers route by connection ID.
+	// instance it picks. HTTP/3 connections are not aged: quic-go has no
+	// per-connection GOAWAY, and QUIC-aware load balancers route by
+	// connection ID. Defaults to 0, no limit; negative is an error.
 	MaxConnAge time.Duration
 
 	// DrainDelay is how long Shutdown keeps serving after the readiness
 	// handler starts answering 503, so a load balancer notices and stops
-	// sending new requests before the listeners close. Defaults to 0,
-	// right for a server without a load balancer; behind one, use its
-	// health-check interval times its failure threshold, plus a margin.
+	// sending new requests before the listeners close. Behind a load
+	// balancer, use its health-check interval times its failure
+	// threshold, plus a margin. Defaults to 0, no delay, right for a
+	// server without a load balancer; negative is an error.
 	DrainDelay time.Duration
 	// DrainTimeout is how long Shutdown lets requests in flight finish
 	// after the listeners close; then the remaining connections are
 	// closed. Defaults to 25s, which with a 5s DrainDelay fits the 30s
-	// termination grace period Kubernetes gives by default.
+	// termination grace period Kubernetes gives by default; negative is
+	// an error.
 	DrainTimeout time.Duration
 
 	// Logger receives the servers' error logs (TLS handshake errors and
@@ -108,17 +112,25 @@ func (o *ServerOptions) fill() error {
 	}
 	switch {
 	case o.AltSvcMaxAge < 0:
-		return fmt.Errorf("httpx: ServerOptions.AltSvcMaxAge %v is negative", o.AltSvcMaxAge)
-	case o.AltSvcPort < 0 || o.AltSvcPort > 65535:
+		return negativeError("ServerOptions.AltSvcMaxAge", o.AltSvcMaxAge, "")
+	case o.AltSvcPort < 0:
+		return negativeError("ServerOptions.AltSvcPort", o.AltSvcPort, "use 0 for the served UDP port")
+	case o.AltSvcPort > 65535:
 		return fmt.Errorf("httpx: ServerOptions.AltSvcPort %d is not a port", o.AltSvcPort)
-	case o.ReadTimeout < 0 || o.WriteTimeout < 0 || o.IdleTimeout < 0:
-		return errors.New("httpx: ServerOptions.ReadTimeout, WriteTimeout and IdleTimeout must not be negative")
+	case o.ReadTimeout < 0:
+		return negativeError("ServerOptions.ReadTimeout", o.ReadTimeout, "use 0 for none")
+	case o.WriteTimeout < 0:
+		return negativeError("ServerOptions.WriteTimeout", o.WriteTimeout, "use 0 for none")
+	case o.IdleTimeout < 0:
+		return negativeError("ServerOptions.IdleTimeout", o.IdleTimeout, "")
 	case o.MaxHeaderBytes < 0:
-		return fmt.Errorf("httpx: ServerOptions.MaxHeaderBytes %d is negative", o.MaxHeaderBytes)
+		return negativeError("ServerOptions.MaxHeaderBytes", o.MaxHeaderBytes, "")
 	case o.MaxConnAge < 0:
-		return fmt.Errorf("httpx: ServerOptions.MaxConnAge %v is negative", o.MaxConnAge)
-	case o.DrainDelay < 0 || o.DrainTimeout < 0:
-		return errors.New("httpx: ServerOptions.DrainDelay and DrainTimeout must not be negative")
+		return negativeError("ServerOptions.MaxConnAge", o.MaxConnAge, "use 0 for no limit")
+	case o.DrainDelay < 0:
+		return negativeError("ServerOptions.DrainDelay", o.DrainDelay, "use 0 for none")
+	case o.DrainTimeout < 0:
+		return negativeError("ServerOptions.DrainTimeout", o.DrainTimeout, "")
 	case o.TLSConfig == nil && o.AltSvcPort != 0:
 		return errors.New("httpx: ServerOptions.AltSvcPort needs TLSConfig: HTTP/3 requires TLS")
 	case o.TLSConfig != nil && len(o.TLSConfig.Certificates) == 0 && o.TLSConfig.GetCertificate == nil && o.TLSConfig.GetConfigForClient == nil:

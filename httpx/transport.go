@@ -32,16 +32,18 @@ type Options struct {
 	// DialTimeout bounds connecting, lookup included. Defaults to 5s: a
 	// reachable host answers a SYN within a round trip, and 5s still
 	// covers two SYN retransmissions, where http.DefaultTransport's 30s
-	// lets a black-holed host hold a request for half a minute.
+	// lets a black-holed host hold a request for half a minute. Negative
+	// is an error: a dial needs a bound.
 	DialTimeout time.Duration
 	// KeepAlive is the TCP keep-alive period. Defaults to 30s (as
 	// http.DefaultTransport); negative disables keep-alive probes.
 	KeepAlive time.Duration
 	// FallbackDelay is the Happy Eyeballs delay between connection
-	// attempts to a host's addresses. Defaults to 250ms (RFC 8305).
+	// attempts to a host's addresses. Defaults to 250ms (RFC 8305);
+	// negative disables the stagger, so every address is tried at once.
 	FallbackDelay time.Duration
 	// TLSHandshakeTimeout bounds the TLS handshake. Defaults to 10s (as
-	// http.DefaultTransport); negative means none.
+	// http.DefaultTransport); negative disables it.
 	TLSHandshakeTimeout time.Duration
 	// ResponseHeaderTimeout bounds the wait for response headers after
 	// the request is written. Defaults to 30s, so a server that accepted a
@@ -58,20 +60,22 @@ type Options struct {
 	// per host. Defaults to 64: net/http's default of 2 means that any
 	// burst of more than 2 concurrent HTTP/1.1 requests to one host closes
 	// the surplus connections after use and dials them again on the next
-	// burst, a TCP and TLS handshake per request.
+	// burst, a TCP and TLS handshake per request. Negative is an error.
 	MaxIdleConnsPerHost int
 	// MaxIdleConns caps idle connections over all hosts. Defaults to 512
 	// (http.DefaultTransport: 100), enough for 8 busy hosts at
-	// MaxIdleConnsPerHost.
+	// MaxIdleConnsPerHost. Negative, or less than MaxIdleConnsPerHost, is
+	// an error.
 	MaxIdleConns int
 	// MaxConnsPerHost caps connections per host, dialing or in use;
-	// requests beyond it wait. Defaults to 0, no limit.
+	// requests beyond it wait. Defaults to 0, no limit; negative is an
+	// error.
 	MaxConnsPerHost int
 	// IdleConnTimeout is how long an idle connection is kept. Defaults to
 	// 55s: shorter than the 60s idle timeout of common load balancers (AWS
 	// ALB, many proxies; nginx uses 75s), so the client closes an idle
 	// connection before the server does and no request is sent on a
-	// connection the server is closing.
+	// connection the server is closing. Negative is an error.
 	IdleConnTimeout time.Duration
 
 	// DisableHTTP2 turns HTTP/2 off, leaving HTTP/1.1 over TCP. By
@@ -129,15 +133,15 @@ func (o *Options) fill() error {
 	}
 	switch {
 	case o.DialTimeout < 0:
-		return fmt.Errorf("httpx: Options.DialTimeout %v is negative; a dial needs a bound", o.DialTimeout)
+		return negativeError("Options.DialTimeout", o.DialTimeout, "a dial needs a bound; use 0 for the default")
 	case o.MaxIdleConnsPerHost < 0:
-		return fmt.Errorf("httpx: Options.MaxIdleConnsPerHost %d is negative", o.MaxIdleConnsPerHost)
+		return negativeError("Options.MaxIdleConnsPerHost", o.MaxIdleConnsPerHost, "")
 	case o.MaxIdleConns < 0:
-		return fmt.Errorf("httpx: Options.MaxIdleConns %d is negative", o.MaxIdleConns)
+		return negativeError("Options.MaxIdleConns", o.MaxIdleConns, "")
 	case o.MaxConnsPerHost < 0:
-		return fmt.Errorf("httpx: Options.MaxConnsPerHost %d is negative", o.MaxConnsPerHost)
+		return negativeError("Options.MaxConnsPerHost", o.MaxConnsPerHost, "use 0 for no limit")
 	case o.IdleConnTimeout < 0:
-		return fmt.Errorf("httpx: Options.IdleConnTimeout %v is negative", o.IdleConnTimeout)
+		return negativeError("Options.IdleConnTimeout", o.IdleConnTimeout, "")
 	case o.MaxIdleConns < o.MaxIdleConnsPerHost:
 		return fmt.Errorf("httpx: Options.MaxIdleConns %d is below MaxIdleConnsPerHost %d", o.MaxIdleConns, o.MaxIdleConnsPerHost)
 	}
@@ -147,6 +151,16 @@ func (o *Options) fill() error {
 // nonNeg maps the "negative disables" convention onto net/http's "zero
 // disables".
 func nonNeg(d time.Duration) time.Duration { return max(d, 0) }
+
+// negativeError reports an option that rejects negative values, in the
+// wording every wirespeed package uses: "httpx: <Type>.<Field> is
+// negative (<value>)", then what to do when hint is not empty.
+func negativeError[T int | time.Duration](field string, v T, hint string) error {
+	if hint != "" {
+		hint = "; " + hint
+	}
+	return fmt.Errorf("httpx: %s is negative (%v)%s", field, v, hint)
+}
 
 // Transport is an http.RoundTripper tuned for reuse: it keeps enough idle
 // connections per host for real concurrency, bounds every phase of a

@@ -32,6 +32,18 @@
 // For any other type, fill Config yourself: Dial is required; Close, Check
 // and every limit are optional and documented with their defaults.
 //
+// # Options
+//
+// Options follow one rule across wirespeed: a nil *Options and a zero field
+// select the documented default; a negative value switches a limit or
+// feature off where the field says so and is otherwise an error from the
+// constructor. Here [Config] (passed by value) and [TCPOptions] (nil
+// valid) are the options: a negative MaxIdleTime, MaxLifetime,
+// LifetimeJitter, CheckAfterIdle, HealthCheckPeriod or DialTimeout turns
+// that limit off, and [New] rejects a negative MaxSize, MinIdle,
+// AcquireTimeout, MaxConcurrentDials or LeakThreshold with an error naming
+// the field: "pool: Config.MaxSize is negative (-1)".
+//
 // # Acquiring
 //
 // Idle connections are reused last-in first-out, so the warmest one serves

@@ -59,3 +59,6 @@ func Peek(c net.Conn) (pending bool, err error) {
 // MaxBypass is how many connections callers that did not wait may take
 // while a waiter is first in line.
 const MaxBypass = maxBypass
+
+// HasSweepLoop reports whether p runs the background sweep goroutine.
+func HasSweepLoop[T any](p *Pool[T]) bool { return p.sweepReq != nil }

@@ -22,7 +22,7 @@ func TestThroughCompress(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	mw, err := compress.Middleware(compress.Encodings(compress.Gzip), compress.MinSize(0))
+	mw, err := compress.Middleware(&compress.Options{Encodings: []string{compress.Gzip}, MinSize: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,7 +52,7 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c, err := compress.New() // zstd, br, gzip; at least 1 KiB; text-like types
+	c, err := compress.New(nil) // zstd, br, gzip; at least 1 KiB; text-like types
 	if err != nil {
 		return err
 	}

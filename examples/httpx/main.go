@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/wirespeed/wirespeed/httpx"
-	"github.com/wirespeed/wirespeed/internal/devcert"
 )
 
 func main() {
@@ -36,7 +35,7 @@ const (
 )
 
 func run(ctx context.Context, out io.Writer) error {
-	cert, err := devcert.New()
+	cert, err := httpx.NewDevCert() // self-signed, for development only
 	if err != nil {
 		return err
 	}

@@ -31,7 +31,7 @@ var compressCodings = []string{compress.Zstd, compress.Brotli, compress.Gzip}
 func setupCompress(_ context.Context, sc *showcase) error {
 	d := &compressDemo{single: map[string]*compress.Compressor{}}
 	for _, enc := range compressCodings {
-		c, err := compress.New(compress.Encodings(enc))
+		c, err := compress.New(&compress.Options{Encodings: []string{enc}})
 		if err != nil {
 			return fmt.Errorf("compress demo: %w", err)
 		}

@@ -79,11 +79,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cert, err := devcert.New()
+	dev, err := httpx.NewDevCert() // self-signed, for development only
 	if err != nil {
 		return err
 	}
-	sc := newShowcase(cert)
+	sc := newShowcase(devcert.Wrap(dev))
 	defer sc.close()
 	for _, setup := range demos {
 		if err := setup(ctx, sc); err != nil {
@@ -108,7 +108,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		scheme := "http"
 		if secure {
 			scheme = "https"
-			opts.TLSConfig = cert.ServerTLS()
+			opts.TLSConfig = dev.ServerTLS()
 		} else {
 			opts.H2C = true
 		}
@@ -149,7 +149,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if err := serve(cfg.httpsAddr, true); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "showcase: certificate sha-256 %s (self-signed, for development)\n", cert.HashHex())
+		fmt.Fprintf(out, "showcase: certificate sha-256 %s (self-signed, for development)\n", dev.CertHashHex())
 	}
 	if cfg.httpAddr != "" {
 		if err := serve(cfg.httpAddr, false); err != nil {

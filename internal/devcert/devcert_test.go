@@ -1,61 +1,32 @@
 package devcert_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
 
 	"github.com/wirespeed/wirespeed/internal/devcert"
 )
 
-func TestCertificateShape(t *testing.T) {
+// The wrapper is the public development certificate under its old names.
+func TestWrapsTheDevCert(t *testing.T) {
 	c, err := devcert.New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, ok := c.Leaf.PublicKey.(*ecdsa.PublicKey)
-	if !ok || pub.Curve != elliptic.P256() {
-		t.Fatalf("public key is %T, want ECDSA P-256", c.Leaf.PublicKey)
+	leaf := c.Leaf()
+	if c.HashHex() != c.CertHashHex() || len(c.HashHex()) != 64 {
+		t.Fatalf("HashHex %q, CertHashHex %q", c.HashHex(), c.CertHashHex())
 	}
-	if v := c.Leaf.NotAfter.Sub(c.Leaf.NotBefore); v >= 14*24*time.Hour {
-		t.Fatalf("validity %v, want < 14 days for serverCertificateHashes", v)
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: c.Pool(), DNSName: "localhost"}); err != nil {
+		t.Fatalf("Pool does not verify the certificate: %v", err)
 	}
-	if now := time.Now(); now.Before(c.Leaf.NotBefore) || now.After(c.Leaf.NotAfter) {
-		t.Fatalf("certificate not valid now: %v..%v", c.Leaf.NotBefore, c.Leaf.NotAfter)
-	}
-	if c.Hash != sha256.Sum256(c.Leaf.Raw) {
-		t.Fatal("Hash is not the SHA-256 of the DER certificate")
-	}
-	if len(c.HashHex()) != 64 {
-		t.Fatalf("HashHex = %q", c.HashHex())
-	}
-	for _, h := range devcert.Hosts {
-		if err := c.Leaf.VerifyHostname(h); err != nil {
-			t.Errorf("VerifyHostname(%s): %v", h, err)
-		}
-	}
-	blk, _ := pem.Decode(c.CertPEM())
-	if blk == nil || blk.Type != "CERTIFICATE" {
-		t.Fatal("CertPEM is not a PEM certificate")
-	}
-	if _, err := x509.ParseCertificate(blk.Bytes); err != nil {
-		t.Fatalf("CertPEM: %v", err)
-	}
-	other, err := devcert.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if other.Hash == c.Hash {
-		t.Fatal("two certificates share a hash")
+	if w := devcert.Wrap(c.DevCert); w.DevCert != c.DevCert {
+		t.Fatal("Wrap made another certificate")
 	}
 }
 

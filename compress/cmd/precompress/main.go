@@ -12,6 +12,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -53,12 +54,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return errors.New("no directory given")
 	}
-	opts := []compress.Option{
-		compress.MinSize(*minSize),
-		compress.Encodings(strings.Split(*encodings, ",")...),
+	if *minSize < 0 {
+		return fmt.Errorf("-min-size %d is negative; use 0 to precompress every file", *minSize)
+	}
+	opts := &compress.Options{
+		MinSize:   cmp.Or(*minSize, -1), // 0: every file, which Options spells as negative
+		Encodings: strings.Split(*encodings, ","),
 	}
 	for _, dir := range fs.Args() {
-		st, err := compress.Precompress(ctx, dir, opts...)
+		st, err := compress.Precompress(ctx, dir, opts)
 		if err != nil {
 			return err
 		}
