@@ -33,6 +33,20 @@ import (
 // batchMaxStorm bounds n of /batch/storm and /batch/loader.
 const batchMaxStorm = 5000
 
+// The loader collects keys for batchLoaderWait or until it has
+// batchLoaderMax of them.
+const (
+	batchLoaderWait = 2 * time.Millisecond
+	batchLoaderMax  = 500
+)
+
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
 type batchDemo struct {
 	products batch.Group[string, batchProduct]
 	users    *batch.Loader[int, batchUser]
@@ -64,7 +78,7 @@ type batchNewProduct struct {
 func setupBatch(ctx context.Context, sc *showcase) error {
 	d := &batchDemo{}
 	var err error
-	d.users, err = batch.NewLoader(batch.MapFetch(d.queryUsers), &batch.LoaderOptions{Wait: 2 * time.Millisecond, MaxBatch: 500})
+	d.users, err = batch.NewLoader(batch.MapFetch(d.queryUsers), &batch.LoaderOptions{Wait: batchLoaderWait, MaxBatch: batchLoaderMax})
 	if err != nil {
 		return err
 	}
@@ -100,6 +114,7 @@ func setupBatch(ctx context.Context, sc *showcase) error {
 			{Label: "50 user lookups, one query", Href: "/batch/loader?n=50"},
 			{Label: "bulk import with one failing item", Href: "/batch/bulk"},
 		},
+		Measure: "/batch/loader?n=50",
 		Stats: func() any {
 			return struct {
 				Group          batch.GroupStats  `json:"group"`
@@ -178,9 +193,17 @@ func (d *batchDemo) storm(w http.ResponseWriter, r *http.Request) {
 		}()
 	}
 	wg.Wait()
+	calls := d.dbCalls.Load() - before
 	writeJSON(w, http.StatusOK, map[string]any{
+		"headline": headline{
+			Value:  fmt.Sprintf("%d concurrent cache misses → %d database %s", n, calls, plural(calls, "call", "calls")),
+			Detail: fmt.Sprintf("%d of the %d requests shared the first one's result instead of querying again.", shared.Load(), n),
+		},
+		"chart": chart{Kind: "bars", Baseline: true, Title: "database calls for one storm", Unit: "calls", Series: []chartSeries{{Name: "calls", Points: []chartPoint{
+			{X: "without coalescing", Y: float64(n)}, {X: "batch.Group", Y: float64(calls)},
+		}}}},
 		"requests":                 n,
-		"backend_calls":            d.dbCalls.Load() - before,
+		"backend_calls":            calls,
 		"shared_result":            shared.Load(),
 		"failed":                   failed.Load(),
 		"backend_calls_without_it": n,
@@ -242,9 +265,18 @@ func (d *batchDemo) loader(w http.ResponseWriter, r *http.Request) {
 			failed++
 		}
 	}
+	queries := after.Batches - before.Batches
 	writeJSON(w, http.StatusOK, map[string]any{
+		"headline": headline{
+			Value: fmt.Sprintf("%d lookups → %d %s", n, queries, plural(int64(queries), "query", "queries")),
+			Detail: fmt.Sprintf("%d concurrent lookups of different users, collected for %s (or until %d keys) by batch.Loader and fetched with one IN (…) query; %d were not found and got batch.ErrNotFound.",
+				n, fmtMS(ms(batchLoaderWait)), batchLoaderMax, len(notFound)),
+		},
+		"chart": chart{Kind: "bars", Baseline: true, Title: "database queries for the lookups", Unit: "queries", Series: []chartSeries{{Name: "queries", Points: []chartPoint{
+			{X: "one per lookup", Y: float64(n)}, {X: "batch.Loader", Y: float64(queries)},
+		}}}},
 		"lookups":   n,
-		"queries":   after.Batches - before.Batches,
+		"queries":   queries,
 		"not_found": notFound,
 		"failed":    failed,
 		"first":     users[0],
@@ -276,13 +308,21 @@ func (d *batchDemo) bulkDemo(w http.ResponseWriter, r *http.Request) {
 	first := call()
 	var resp json.RawMessage = first.Body.Bytes()
 	retry := call()
+	replayed := retry.Header().Get("Idempotent-Replayed") == "true"
+	var br batch.BulkResponse[batchProduct]
+	json.Unmarshal(first.Body.Bytes(), &br)
 	writeJSON(w, http.StatusOK, map[string]any{
+		"headline": headline{
+			Value: fmt.Sprintf("1 request, %d items → %d: %d created, %d rejected", len(items), first.Code, br.Succeeded, br.Failed),
+			Detail: fmt.Sprintf("One bad item does not fail the batch: each item gets its own status. The retry with the same Idempotency-Key was %s.",
+				map[bool]string{true: "replayed from the store, nothing created twice", false: "NOT replayed"}[replayed]),
+		},
 		"request":  items,
 		"status":   first.Code,
 		"response": resp,
 		"retry_with_same_idempotency_key": map[string]any{
 			"status":   retry.Code,
-			"replayed": retry.Header().Get("Idempotent-Replayed") == "true",
+			"replayed": replayed,
 			"same":     retry.Body.String() == first.Body.String(),
 		},
 	})

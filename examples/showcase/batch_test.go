@@ -9,12 +9,12 @@ import (
 	"testing"
 
 	"github.com/wirespeed/wirespeed/batch"
-	"github.com/wirespeed/wirespeed/internal/devcert"
+	"github.com/wirespeed/wirespeed/httpx"
 )
 
 func newBatchShowcase(t *testing.T) http.Handler {
 	t.Helper()
-	cert, err := devcert.New()
+	cert, err := httpx.NewDevCert()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,14 +7,14 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/wirespeed/wirespeed/internal/devcert"
+	"github.com/wirespeed/wirespeed/httpx"
 )
 
 // TestCompressDemo runs the compress demo in process, behind the page's
 // handler: its answers arrive compressed, and the comparison shows every
 // coding well below the payload's size.
 func TestCompressDemo(t *testing.T) {
-	cert, err := devcert.New()
+	cert, err := httpx.NewDevCert()
 	if err != nil {
 		t.Fatal(err)
 	}

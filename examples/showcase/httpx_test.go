@@ -14,7 +14,7 @@ import (
 
 	"github.com/quic-go/quic-go/http3"
 
-	"github.com/wirespeed/wirespeed/internal/devcert"
+	"github.com/wirespeed/wirespeed/httpx"
 	"github.com/wirespeed/wirespeed/internal/testenv"
 )
 
@@ -68,7 +68,7 @@ func checkHTTPXStats(t *testing.T, raw json.RawMessage) {
 // TestHTTPXDemo runs the demo on its own: the internal client moves to
 // HTTP/3, and a new client per request pays a handshake each.
 func TestHTTPXDemo(t *testing.T) {
-	cert, err := devcert.New()
+	cert, err := httpx.NewDevCert()
 	if err != nil {
 		t.Fatal(err)
 	}

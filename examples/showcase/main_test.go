@@ -7,12 +7,14 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,19 +24,58 @@ import (
 	"github.com/wirespeed/wirespeed/internal/testenv"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	code := m.Run()
+	removeBinary()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+var (
+	binaryOnce sync.Once
+	binaryDir  string
+	binaryPath string
+	binaryErr  error
+)
+
+// showcaseBinary builds the showcase once per test run, without the race
+// detector, so that the tests that start it as a user would do not wait
+// for a race-instrumented SQLite to fill the paginate demo's table.
+func showcaseBinary(t *testing.T) string {
+	t.Helper()
+	goBin := testenv.NeedProgram(t, "go")
+	binaryOnce.Do(func() {
+		binaryDir, binaryErr = os.MkdirTemp("", "showcase-test-")
+		if binaryErr != nil {
+			return
+		}
+		binaryPath = filepath.Join(binaryDir, "showcase")
+		if out, err := exec.Command(goBin, "build", "-o", binaryPath, ".").CombinedOutput(); err != nil {
+			binaryErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binaryErr != nil {
+		t.Fatal(binaryErr)
+	}
+	return binaryPath
+}
+
+func removeBinary() {
+	if binaryDir != "" {
+		os.RemoveAll(binaryDir)
+	}
+}
 
 // TestShowcaseServesAndStops builds the showcase, starts it on free ports as
 // a user would, fetches the page over HTTP/2 and the stats over HTTP/1.1,
 // then sends SIGTERM and expects a clean exit.
 func TestShowcaseServesAndStops(t *testing.T) {
-	goBin := testenv.NeedProgram(t, "go")
-	bin := filepath.Join(t.TempDir(), "showcase")
-	build := exec.Command(goBin, "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-
+	bin := showcaseBinary(t)
 	httpsAddr, httpAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	cmd := exec.Command(bin, "-https", httpsAddr, "-http", httpAddr)
 	stdout, err := cmd.StdoutPipe()

@@ -29,6 +29,8 @@ import (
 //     OFFSET's. jump=N starts at row N.
 //   - GET /paginate/products: the same as JSON, with Link headers.
 //   - GET /paginate/count: bounded count and estimate.
+//   - GET /paginate/depth: the keyset query and OFFSET for the same page
+//     at several depths, for the page's chart.
 
 // paginateRows is the size of the demo's product table.
 const paginateRows = 200_000
@@ -42,11 +44,19 @@ type paginateDemo struct {
 
 	pages         atomic.Int64
 	rejected      atomic.Int64
+	depthMu       sync.Mutex // one depth sweep at a time, so its timings are its own
 	mu            sync.Mutex // protects the last* fields
 	lastCursorDur time.Duration
 	lastOffsetDur time.Duration
 	lastPos       int
 }
+
+// paginateDepths are the rows the depth sweep measures at.
+var paginateDepths = []int{0, 1_000, 10_000, 50_000, 100_000, 150_000, 190_000}
+
+// paginateDepthRuns is how many times the sweep runs each query per depth;
+// it reports the median.
+const paginateDepthRuns = 5
 
 func setupPaginate(ctx context.Context, sc *showcase) error {
 	dir, err := os.MkdirTemp("", "showcase-paginate-")
@@ -61,42 +71,35 @@ func setupPaginate(ctx context.Context, sc *showcase) error {
 	sc.mux.HandleFunc("GET /paginate/browse", d.browse)
 	sc.mux.HandleFunc("GET /paginate/products", d.products)
 	sc.mux.HandleFunc("GET /paginate/count", d.count)
+	sc.mux.HandleFunc("GET /paginate/depth", d.depth)
 	sc.add(demo{
 		Name:    "paginate",
 		Title:   "keyset pagination with signed cursors",
-		Summary: fmt.Sprintf("A %d-product SQLite table paged by signed keyset cursors: the page query costs the same at row 0 and row 190,000, while OFFSET for the same page reads and discards every row before it; pick fields and only those columns are selected.", paginateRows),
+		Summary: fmt.Sprintf("A %s-product SQLite table paged by signed keyset cursors: the page query costs the same at row 0 and row 190,000, while OFFSET for the same page reads and discards every row before it; pick fields and only those columns are selected.", thousands(paginateRows)),
 		Try: []link{
+			{Label: "keyset vs OFFSET by depth", Href: "/paginate/depth"},
 			{Label: "browse products", Href: "/paginate/browse"},
-			{Label: "jump to row 190,000 (compare the two timings)", Href: "/paginate/browse?jump=190000"},
-			{Label: "JSON page with fields=name,price and Link headers", Href: "/paginate/products?fields=name,price&sort=-price&limit=5"},
+			{Label: "jump to row 190,000", Href: "/paginate/browse?jump=190000"},
+			{Label: "most expensive first: JSON, fields=name,price, Link headers", Href: "/paginate/products?fields=name,price&sort=-price&limit=5"},
 			{Label: "tampered cursor → 400", Href: "/paginate/products?after=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},
 			{Label: "bounded count vs estimate", Href: "/paginate/count"},
 		},
+		Measure: "/paginate/depth",
 		Stats: func() any {
 			d.mu.Lock()
 			defer d.mu.Unlock()
 			return map[string]any{
-				"rows":             paginateRows,
-				"pages_served":     d.pages.Load(),
-				"rejected":         d.rejected.Load(),
-				"last_position":    d.lastPos,
-				"last_cursor_ms":   ms(d.lastCursorDur),
-				"last_offset_ms":   ms(d.lastOffsetDur),
-				"last_offset_cost": ratio(d.lastOffsetDur, d.lastCursorDur),
+				"rows":           paginateRows,
+				"pages_served":   d.pages.Load(),
+				"rejected":       d.rejected.Load(),
+				"last_row":       d.lastPos,
+				"last_keyset_ms": ms(d.lastCursorDur),
+				"last_offset_ms": ms(d.lastOffsetDur),
 			}
 		},
 		Close: d.close,
 	})
 	return nil
-}
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-func ratio(a, b time.Duration) string {
-	if b <= 0 {
-		return ""
-	}
-	return fmt.Sprintf("%.1fx", float64(a)/float64(b))
 }
 
 func (d *paginateDemo) open(ctx context.Context) error {
@@ -128,6 +131,7 @@ func (d *paginateDemo) open(ctx context.Context) error {
 		Table:        "products",
 		Columns:      paginateColumns,
 		Nullable:     []string{"price"},
+		Nulls:        paginate.NullsLast, // products without a price at the end, whichever the direction
 		DefaultLimit: 10,
 		MaxLimit:     100,
 		Signer:       signer,
@@ -152,7 +156,14 @@ type pageResult struct {
 	KeysetSQL string                      `json:"keyset_sql"`
 	Next      string                      `json:"next_url,omitempty"`
 	Prev      string                      `json:"prev_url,omitempty"`
+	Note      string                      `json:"note,omitempty"`
 }
+
+// Below paginateShallow rows OFFSET has too little to skip to lose; the
+// page says so rather than show a ratio that reads as "keyset is slower".
+const paginateShallow = 5_000
+
+const paginateShallowNote = "Near the start OFFSET has little to skip, so both queries take about the same time and which one wins is noise; the gap grows with depth: jump to row 190,000."
 
 // load serves one page. pos, the page's row number, is the client's claim,
 // used only to run the OFFSET query for the same page.
@@ -181,12 +192,17 @@ func (d *paginateDemo) load(r *http.Request, base string) (*pageResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	start := time.Now()
 	page, err := paginate.Run(r.Context(), d.db, pl, paginate.AsRow)
-	cursorDur := time.Since(start)
 	if err != nil {
 		return nil, err
 	}
+	// Time the page's query again on its own, as the OFFSET query is
+	// timed below: the comparison is of the two queries.
+	start := time.Now()
+	if err := drainQuery(r.Context(), d.db, pl.SQL, pl.Args...); err != nil {
+		return nil, err
+	}
+	cursorDur := time.Since(start)
 
 	// OFFSET for the same page, same order and columns.
 	order := "id"
@@ -201,11 +217,7 @@ func (d *paginateDemo) load(r *http.Request, base string) (*pageResult, error) {
 			order += " DESC"
 		}
 		if k.Column == "price" {
-			if k.Desc {
-				order += " NULLS FIRST"
-			} else {
-				order += " NULLS LAST"
-			}
+			order += " NULLS LAST" // as Options.Nulls
 		}
 	}
 	if len(req.Sort) > 0 && !slices.ContainsFunc(req.Sort, func(k paginate.SortKey) bool { return k.Column == "id" }) {
@@ -221,19 +233,16 @@ func (d *paginateDemo) load(r *http.Request, base string) (*pageResult, error) {
 	}
 	offsetSQL := fmt.Sprintf("SELECT id, name, price, category, stock FROM products ORDER BY %s LIMIT %d OFFSET %d", order, pl.Limit()+1, offsetPos)
 	start = time.Now()
-	rows, err := d.db.QueryContext(r.Context(), offsetSQL)
-	if err == nil {
-		for rows.Next() {
-		}
-		err = rows.Err()
-		rows.Close()
-	}
+	err = drainQuery(r.Context(), d.db, offsetSQL)
 	offsetDur := time.Since(start)
 	if err != nil {
 		return nil, err
 	}
 
 	res := &pageResult{Page: page, Position: offsetPos, CursorMS: ms(cursorDur), OffsetMS: ms(offsetDur), OffsetSQL: offsetSQL, KeysetSQL: pl.SQL}
+	if offsetPos < paginateShallow {
+		res.Note = paginateShallowNote
+	}
 	link := func(param, cursor string, at int) string {
 		v := url.Values{}
 		for _, k := range []string{"limit", "fields", "sort"} {
@@ -275,6 +284,93 @@ func (d *paginateDemo) products(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
+// depth times the keyset query and OFFSET for the same 10-row page at
+// each of paginateDepths, paginateDepthRuns times each, interleaved, and
+// reports the medians.
+func (d *paginateDemo) depth(w http.ResponseWriter, r *http.Request) {
+	d.depthMu.Lock()
+	defer d.depthMu.Unlock()
+	const limit = 10
+	keyset := chartSeries{Name: "keyset cursor"}
+	offset := chartSeries{Name: "OFFSET"}
+	type row struct {
+		Row      int     `json:"row"`
+		KeysetMS float64 `json:"keyset_median_ms"`
+		OffsetMS float64 `json:"offset_median_ms"`
+	}
+	var rows []row
+	for _, n := range paginateDepths {
+		req := paginate.Request{Limit: limit}
+		if n > 0 {
+			var err error
+			// ids are 1..N in the default order: row n follows id n.
+			if req.After, err = d.p.Cursor(req, false, int64(n)); err != nil {
+				d.fail(w, err)
+				return
+			}
+		}
+		pl, err := d.p.Build(req)
+		if err != nil {
+			d.fail(w, err)
+			return
+		}
+		offsetSQL := fmt.Sprintf("SELECT id, name, price, category, stock FROM products ORDER BY id LIMIT %d OFFSET %d", limit+1, n)
+		var ks, offs []float64
+		for range paginateDepthRuns {
+			start := time.Now()
+			if err := drainQuery(r.Context(), d.db, pl.SQL, pl.Args...); err != nil {
+				d.fail(w, err)
+				return
+			}
+			ks = append(ks, ms(time.Since(start)))
+			start = time.Now()
+			if err := drainQuery(r.Context(), d.db, offsetSQL); err != nil {
+				d.fail(w, err)
+				return
+			}
+			offs = append(offs, ms(time.Since(start)))
+		}
+		k, o := summarize(ks).Median, summarize(offs).Median
+		rows = append(rows, row{n, k, o})
+		keyset.Points = append(keyset.Points, chartPoint{X: n, Y: k})
+		offset.Points = append(offset.Points, chartPoint{X: n, Y: o})
+	}
+	deep := rows[len(rows)-1]
+	writeJSON(w, http.StatusOK, map[string]any{
+		"headline": headline{
+			Value: fmt.Sprintf("row %s: %s keyset vs %s OFFSET", thousands(deep.Row), fmtMS(deep.KeysetMS), fmtMS(deep.OffsetMS)),
+			Detail: fmt.Sprintf("Medians of %d runs of one %d-row page at each depth. The keyset query seeks the index to the cursor's row and costs the same at any depth; "+
+				"OFFSET reads and discards every row before the page, so its cost grows with depth. On the first pages it has little to skip and can be as fast or faster.",
+				paginateDepthRuns, limit),
+		},
+		"chart":  chart{Kind: "lines", Title: "time to fetch one page, by how deep it is", XLabel: "row", Unit: "ms", Series: []chartSeries{keyset, offset}},
+		"depths": rows,
+	})
+}
+
+// drainQuery runs q and reads every row. Both queries of a comparison are
+// timed through it, so the numbers compare the queries, not the code
+// around them.
+func drainQuery(ctx context.Context, db *sql.DB, q string, args ...any) error {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+	}
+	return rows.Err()
+}
+
+// thousands renders n with comma separators: 190,000.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
 func (d *paginateDemo) count(w http.ResponseWriter, r *http.Request) {
 	type timed struct {
 		Count string  `json:"count"`
@@ -298,8 +394,9 @@ func (d *paginateDemo) count(w http.ResponseWriter, r *http.Request) {
 }
 
 var paginateTmpl = template.Must(template.New("browse").Parse(`<!doctype html>
-<meta charset="utf-8"><title>paginate · wirespeed</title>
+<meta charset="utf-8"><title>paginate · wirespeed</title><link rel="icon" href="/favicon.svg" type="image/svg+xml">
 <style>body{font:14px system-ui;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px}code{font-size:12px}</style>
+<p><a href="/#demo-paginate">← showcase</a></p>
 <h1>Products</h1>
 <form method="get" action="/paginate/browse">
  fields: {{range .Fields}}<label><input type="checkbox" name="f" value="{{.Name}}"{{if .On}} checked{{end}}> {{.Name}}</label> {{end}}
@@ -307,7 +404,7 @@ var paginateTmpl = template.Must(template.New("browse").Parse(`<!doctype html>
  jump to row: <input name="jump" size="7" value="{{.Jump}}">
  <button>show</button>
 </form>
-<p>rows {{.Res.Position}}–{{.End}}: keyset query <b>{{printf "%.2f" .Res.CursorMS}} ms</b>, OFFSET for the same page <b>{{printf "%.2f" .Res.OffsetMS}} ms</b></p>
+<p>rows {{.Res.Position}}–{{.End}}: keyset query <b>{{printf "%.2f" .Res.CursorMS}} ms</b>, OFFSET for the same page <b>{{printf "%.2f" .Res.OffsetMS}} ms</b>{{if .Res.Note}}<br><small>{{.Res.Note}}</small>{{end}}</p>
 <p>{{if .Res.Prev}}<a href="{{.Res.Prev}}">← prev</a>{{end}} {{if .Res.Next}}<a href="{{.Res.Next}}">next →</a>{{end}}</p>
 <table><tr>{{range .Cols}}<th>{{.}}</th>{{end}}</tr>
 {{range .Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>{{end}}</table>

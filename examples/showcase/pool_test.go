@@ -11,9 +11,10 @@ import (
 func checkDemoStats(t *testing.T, client *http.Client, base string, demos map[string]json.RawMessage) {
 	t.Helper()
 	var ps struct {
-		MaxSize     int
-		Size        int
-		Utilization float64
+		MaxSize     int     `json:"max_size"`
+		Size        int     `json:"size"`
+		Utilization float64 `json:"utilization"`
+		WaitMS      float64 `json:"wait_ms"`
 	}
 	if err := json.Unmarshal(demos["pool"], &ps); err != nil {
 		t.Fatalf("pool stats %s: %v", demos["pool"], err)

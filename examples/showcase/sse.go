@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"sync"
@@ -69,7 +70,7 @@ func setupSSE(ctx context.Context, sc *showcase) error {
 		s.ServeHTTP(w, r)
 	})
 	sc.mux.HandleFunc("GET /sse/stats", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, s.Stats())
+		writeJSON(w, http.StatusOK, tidy(s.Stats()))
 	})
 	sc.add(demo{
 		Name:  "sse",
@@ -77,6 +78,24 @@ func setupSSE(ctx context.Context, sc *showcase) error {
 		Summary: "A stock ticker over EventSource that survives a page reload: the page keeps the last event ID and reconnects with ?lastEventID=, " +
 			"the server replays what it missed from the broker's history (or says events were lost), with heartbeats, a bounded queue per stream and a spread-out reconnect on shutdown.",
 		Try: []link{{"stream statistics", "/sse/stats"}},
+		Live: []liveSeries{
+			{Key: "events_out", Label: "events sent/s", Rate: true},
+			{Key: "queue_depth_max", Label: "deepest send queue"},
+		},
+		Headline: func() *headline {
+			st := s.Stats()
+			if st.Resumed == 0 {
+				return &headline{
+					Value:  fmt.Sprintf("%d events to %d %s, none resumed yet", st.EventsOut, st.Conns, plural(int64(st.Conns), "stream", "streams")),
+					Detail: "Reload the page: it reconnects with the last event ID it saw, and the server replays the ticks it missed from the broker's history.",
+				}
+			}
+			return &headline{
+				Value: fmt.Sprintf("%d missed events replayed to %d resumed %s, %d told events were lost", st.Replayed, st.Resumed, plural(int64(st.Resumed), "stream", "streams"), st.ResumedLost),
+				Detail: fmt.Sprintf("A stream that resumes within the history (%d ticks, about half a minute) gets every event it missed, in order; older ones get a \"lost\" event and start fresh. %d events sent in all.",
+					sseHistory, st.EventsOut),
+			}
+		},
 		Stats: func() any {
 			st := s.Stats()
 			bs := b.Stats()

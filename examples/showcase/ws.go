@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -40,6 +41,9 @@ type tick struct {
 
 var tickerSymbols = []string{"WIRE", "SPD", "GOPH"}
 
+// wsQueueMessages bounds each connection's send queue.
+const wsQueueMessages = 64
+
 func setupWS(ctx context.Context, sc *showcase) error {
 	d := &wsDemo{}
 	hub, err := ws.NewHub(&ws.HubOptions{
@@ -47,7 +51,7 @@ func setupWS(ctx context.Context, sc *showcase) error {
 		PublicTopics:  []string{"chat", "prices"},
 		ReadLimit:     4 << 10,
 		MaxConnsPerIP: 20,
-		QueueMessages: 64,
+		QueueMessages: wsQueueMessages,
 		TopicPolicy:   map[string]ws.Policy{"prices": ws.CoalesceByKey},
 		TopicKey: func(topic string, data []byte) string {
 			if topic != "prices" {
@@ -82,13 +86,26 @@ func setupWS(ctx context.Context, sc *showcase) error {
 		hub.ServeHTTP(w, r)
 	})
 	sc.mux.HandleFunc("GET /ws/stats", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, hub.Stats())
+		writeJSON(w, http.StatusOK, tidy(hub.Stats()))
 	})
 	sc.add(demo{
 		Name:    "ws",
 		Title:   "WebSocket hub",
 		Summary: "A chat room and a price ticker over one WebSocket: topics through a pubsub broker, a bounded send queue per connection (prices coalesce per symbol, so a slow tab never builds a backlog), heartbeats and origin checks.",
 		Try:     []link{{"hub statistics", "/ws/stats"}},
+		Live: []liveSeries{
+			{Key: "messages_out", Label: "messages sent/s", Rate: true},
+			{Key: "queue_depth_max", Label: "deepest send queue"},
+		},
+		Headline: func() *headline {
+			st := hub.Stats()
+			return &headline{
+				Value: fmt.Sprintf("deepest send queue: %d of %d messages, %d %s open", st.QueueDepthMax, wsQueueMessages, st.Conns, plural(int64(st.Conns), "connection", "connections")),
+				Detail: fmt.Sprintf("The bound holds however slow a tab is: %d stale prices were replaced by newer ones for the same symbol (CoalesceByKey), "+
+					"%d oldest messages dropped, %d slow consumers disconnected. Ping round trip %s.",
+					st.Coalesced, st.DroppedOldest, st.SlowConsumerDrop, fmtMS(ms(st.PingRTTAvg))),
+			}
+		},
 		Stats: func() any {
 			st := hub.Stats()
 			return map[string]any{

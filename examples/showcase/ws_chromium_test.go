@@ -9,7 +9,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/wirespeed/wirespeed/internal/devcert"
+	"github.com/wirespeed/wirespeed/httpx"
 	"github.com/wirespeed/wirespeed/internal/testenv/browser"
 )
 
@@ -30,7 +30,7 @@ const pageChat = `new Promise((resolve) => {
 // TestWSDemoInChromium loads the page with the ws demo registered and
 // checks that its script chats and shows the ticker.
 func TestWSDemoInChromium(t *testing.T) {
-	cert, err := devcert.New()
+	cert, err := httpx.NewDevCert()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,14 +11,14 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/wirespeed/wirespeed/internal/devcert"
+	"github.com/wirespeed/wirespeed/httpx"
 	"github.com/wirespeed/wirespeed/ws"
 )
 
 func TestWSDemo(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cert, err := devcert.New()
+	cert, err := httpx.NewDevCert()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,10 @@ func TestWSDemo(t *testing.T) {
 	}
 	rec := httptest.NewRecorder()
 	sc.handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/ws/stats", nil))
-	var st ws.Stats
+	var st struct {
+		Conns  int `json:"conns"`
+		Topics int `json:"topics"`
+	}
 	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil || st.Conns != 1 || st.Topics != 2 {
 		t.Fatalf("stats %+v %v", st, err)
 	}
