@@ -25,6 +25,7 @@ var demos = []func(context.Context, *showcase) error{
 	setupWS,
 	setupSSE,
 	setupUpload,
+	setupGRPCX,
 }
 
 // demo is one primitive on the page. The page draws every demo the same
