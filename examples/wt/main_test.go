@@ -1,0 +1,28 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestRun runs the demo as `go run ./examples/wt` does and checks what it
+// prints.
+func TestRun(t *testing.T) {
+	var out strings.Builder
+	if err := run(context.Background(), &out); err != nil {
+		t.Fatal(err)
+	}
+	want := `webtransport (preferred): stream echo "hello", datagram echo "ping"
+websocket (fallback forced): stream echo "hello", datagram echo "ping"
+server: 2 sessions opened, 1 forced fallback
+after shutdown: closed with 1001 "server shutting down; reconnect"
+`
+	if got := out.String(); got != want {
+		t.Fatalf("output:\n%s\nwant:\n%s", got, want)
+	}
+}

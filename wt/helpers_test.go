@@ -1,0 +1,159 @@
+package wt_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wirespeed/wirespeed/internal/devcert"
+	"github.com/wirespeed/wirespeed/wt"
+)
+
+// env is a wt.Server on one port number: HTTPS (h1/h2, the fallback) on
+// TCP and HTTP/3 (WebTransport) on UDP, both on 127.0.0.1, the way
+// httpx.Server serves them.
+type env struct {
+	srv  *wt.Server
+	cert *devcert.Cert
+	url  string // https://127.0.0.1:port/wt
+	port int
+	mux  *http.ServeMux
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func startEnv(t *testing.T, h wt.Handler, opts *wt.ServerOptions) *env {
+	t.Helper()
+	cert, err := devcert.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := wt.NewServer(h, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/wt", srv)
+	var (
+		l  net.Listener
+		pc net.PacketConn
+	)
+	for range 20 {
+		l, err = net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		pc, err = net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(port))
+		if err == nil {
+			break
+		}
+		l.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	hs := &http.Server{Handler: mux, TLSConfig: cert.ServerTLS(), ReadHeaderTimeout: 10 * time.Second}
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = hs.ServeTLS(l, "", "") })
+	wg.Go(func() {
+		if err := srv.ServeQUIC(pc, cert.ServerTLS(), mux); !errors.Is(err, wt.ErrServerClosed) {
+			t.Errorf("ServeQUIC: %v", err)
+		}
+	})
+	t.Cleanup(func() {
+		srv.Close()
+		hs.Close()
+		wg.Wait()
+	})
+	return &env{srv: srv, cert: cert, url: "https://127.0.0.1:" + strconv.Itoa(port) + "/wt", port: port, mux: mux}
+}
+
+func (e *env) dial(t *testing.T, ctx context.Context, tr wt.Transport, so *wt.Options) wt.Session {
+	t.Helper()
+	s, info, err := wt.Dial(ctx, e.url, &wt.DialOptions{TLSConfig: e.cert.ClientTLS(), Transport: tr, Session: so})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Transport != tr || s.Transport() != tr {
+		t.Fatalf("dialled %v, got %v (%+v)", tr, s.Transport(), info)
+	}
+	t.Cleanup(func() { s.Close(0, "") })
+	return s
+}
+
+var transports = []wt.Transport{wt.TransportWebTransport, wt.TransportWebSocket}
+
+// echo serves: bidirectional streams echoed, each unidirectional stream
+// answered on a new one, datagrams echoed; the datagram "close" closes
+// the session with 4001.
+func echo(ctx context.Context, s wt.Session) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
+		for {
+			st, err := s.AcceptStream(ctx)
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				io.Copy(st, st)
+				st.Close()
+			})
+		}
+	})
+	wg.Go(func() {
+		for {
+			r, err := s.AcceptUniStream(ctx)
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				b, err := io.ReadAll(r)
+				if err != nil {
+					return
+				}
+				w, err := s.OpenUniStream(ctx)
+				if err != nil {
+					return
+				}
+				w.Write(b)
+				w.Close()
+			})
+		}
+	})
+	for {
+		b, err := s.ReceiveDatagram(ctx)
+		if err != nil {
+			return
+		}
+		if string(b) == "close" {
+			s.Close(4001, "bye")
+			return
+		}
+		s.SendDatagram(b)
+	}
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,112 @@
+package wt
+
+import (
+	"fmt"
+	"time"
+)
+
+// Oversize says what SendDatagram does with a payload above the
+// datagram size limit.
+type Oversize uint8
+
+const (
+	// OversizeRefuse returns an error wrapping [ErrDatagramTooLarge].
+	OversizeRefuse Oversize = iota
+	// OversizeStream opens a unidirectional stream, writes the payload and
+	// closes it; the peer receives it from AcceptUniStream as a stream
+	// carrying only that payload (reliably, unlike a datagram).
+	OversizeStream
+)
+
+// Options configures the sessions of a [Server] or of [Dial]. A nil
+// *Options is valid and means all defaults; it is copied, never changed.
+type Options struct {
+	// MaxIncomingStreams is how many bidirectional streams the peer may
+	// have open at once in one session; it waits (OpenStream blocks) for
+	// more. Defaults to 100, quic-go's default, kept so that both
+	// transports give the same; negative is an error.
+	MaxIncomingStreams int
+	// MaxIncomingUniStreams is the same for unidirectional streams.
+	// Defaults to 100; negative is an error.
+	MaxIncomingUniStreams int
+	// StreamWindow is the fallback's per-stream flow-control window: how
+	// many bytes the peer may send on one stream before the application
+	// reads them, and so the most one stream buffers. Defaults to 256 KiB;
+	// negative is an error. (On WebTransport quic-go's own windows apply.)
+	StreamWindow int
+	// MaxFrameSize is the largest DATA payload of a fallback frame; a
+	// Write is cut into frames of at most this size, so streams take turns
+	// on the socket at this granularity. Defaults to 16 KiB; negative is an
+	// error.
+	MaxFrameSize int
+	// MaxDatagramSize is the largest datagram payload SendDatagram takes
+	// on either transport, so an application behaves the same on both.
+	// Defaults to 1100 bytes, which fits in a QUIC packet on every path
+	// (QUIC's minimum of 1200 bytes less its headers); WebTransport may
+	// lower it when quic-go reports a smaller path. Negative is an error.
+	MaxDatagramSize int
+	// OversizeDatagrams says what SendDatagram does above MaxDatagramSize.
+	// Defaults to OversizeRefuse.
+	OversizeDatagrams Oversize
+	// DatagramQueue bounds the outbound datagrams waiting to be sent; when
+	// full the oldest is dropped (newest wins) and counted. On the
+	// fallback it also bounds the received datagrams waiting for
+	// ReceiveDatagram (oldest dropped); on WebTransport quic-go buffers up
+	// to 128. Defaults to 64; negative is an error.
+	DatagramQueue int
+	// DatagramMaxAge drops an outbound datagram that waited longer than
+	// this in the queue, like the browser's outgoingMaxAge. Defaults to
+	// 1s; negative means no limit.
+	DatagramMaxAge time.Duration
+	// WriteTimeout bounds one write on the fallback's WebSocket; a socket
+	// that takes nothing for this long ends the session (the peer is gone
+	// or not reading anything at all). Stream deadlines bound waiting for
+	// the peer's credit instead. Defaults to 10s; negative is an error.
+	WriteTimeout time.Duration
+}
+
+// DefaultMaxIncomingStreams is the default of Options.MaxIncomingStreams
+// and MaxIncomingUniStreams.
+const DefaultMaxIncomingStreams = 100
+
+func (o *Options) resolve() (Options, error) {
+	var r Options
+	if o != nil {
+		r = *o
+	}
+	for _, f := range []struct {
+		name string
+		v    *int
+		def  int
+	}{
+		{"MaxIncomingStreams", &r.MaxIncomingStreams, DefaultMaxIncomingStreams},
+		{"MaxIncomingUniStreams", &r.MaxIncomingUniStreams, DefaultMaxIncomingStreams},
+		{"StreamWindow", &r.StreamWindow, 256 << 10},
+		{"MaxFrameSize", &r.MaxFrameSize, 16 << 10},
+		{"MaxDatagramSize", &r.MaxDatagramSize, 1100},
+		{"DatagramQueue", &r.DatagramQueue, 64},
+	} {
+		if *f.v < 0 {
+			return r, fmt.Errorf("wt: Options.%s is %d; use 0 for the default", f.name, *f.v)
+		}
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+		if *f.v > 1<<30 {
+			return r, fmt.Errorf("wt: Options.%s %d is above 2^30", f.name, *f.v)
+		}
+	}
+	if r.DatagramMaxAge == 0 {
+		r.DatagramMaxAge = time.Second
+	}
+	if r.WriteTimeout < 0 {
+		return r, fmt.Errorf("wt: Options.WriteTimeout is %v; use 0 for the default", r.WriteTimeout)
+	}
+	if r.WriteTimeout == 0 {
+		r.WriteTimeout = 10 * time.Second
+	}
+	if r.OversizeDatagrams > OversizeStream {
+		return r, fmt.Errorf("wt: Options.OversizeDatagrams %d is not an Oversize", r.OversizeDatagrams)
+	}
+	return r, nil
+}
