@@ -7,7 +7,7 @@
 //	if err != nil {
 //		log.Fatal(err)
 //	}
-//	http.ListenAndServe(":8080", mw(mux))
+//	handler := mw(mux) // serve it: http.ListenAndServe(":8080", handler)
 //
 // Use [New] instead of [Middleware] to keep the [Compressor] and read its
 // [Compressor.Stats]. [Options] change the encodings and their order, the

@@ -13,7 +13,7 @@
 //		return err
 //	}
 //	defer client.Close()
-//	resp, err := client.Get("https://api.example.com/v1/items")
+//	resp, err := client.Get(url) // https://api.example.com/v1/items
 //	…
 //	st := client.Stats() // requests per protocol, reuse ratio, handshakes, DNS hits
 //

@@ -10,7 +10,7 @@
 //
 // # Quick start
 //
-//	cfg := pool.TCP("db.internal:5432", &pool.TCPOptions{TLS: tlsConfig})
+//	cfg := pool.TCP(addr, &pool.TCPOptions{TLS: tlsConfig}) // addr "db.internal:5432"
 //	cfg.MaxSize = 32
 //	cfg.AcquireTimeout = 50 * time.Millisecond
 //	p, err := pool.New(cfg)

@@ -4,7 +4,7 @@
 //
 // # Quick start
 //
-//	store, _ := upload.NewDiskStore("/var/lib/uploads")
+//	store, _ := upload.NewDiskStore(dir) // e.g. /var/lib/uploads
 //	h, _ := upload.NewHandler(store, &upload.Options{
 //		PreCreate: func(r *http.Request, info upload.Info) error {
 //			if !authorized(r) {
@@ -17,7 +17,7 @@
 //	defer h.Close()
 //	mux.Handle("/files/", h)
 //
-//	c, _ := upload.NewClient("https://example.com/files/", nil)
+//	c, _ := upload.NewClient(endpoint, &upload.ClientOptions{Header: auth}) // endpoint https://example.com/files/
 //	url, err := c.Upload(ctx, file, size, map[string]string{"filename": "video.mp4"})
 //
 // # The protocol

@@ -14,12 +14,18 @@ import (
 
 func authorized(r *http.Request) bool { return r.Header.Get("Authorization") == "Bearer demo" }
 
+// The quick start of the package documentation: a tus endpoint on a disk
+// store, and the Go client uploading to it in chunks.
 func Example() {
 	dir, _ := os.MkdirTemp("", "uploads")
 	defer os.RemoveAll(dir)
 	ctx := context.Background()
+	mux := http.NewServeMux()
+	record := func(info upload.Info) {
+		fmt.Printf("received %s (%d bytes)\n", info.Metadata["filename"], info.Size)
+	}
 
-	store, _ := upload.NewDiskStore(dir)
+	store, _ := upload.NewDiskStore(dir) // e.g. /var/lib/uploads
 	h, _ := upload.NewHandler(store, &upload.Options{
 		PreCreate: func(r *http.Request, info upload.Info) error {
 			if !authorized(r) {
@@ -27,26 +33,24 @@ func Example() {
 			}
 			return nil
 		},
-		PostFinish: func(r *http.Request, info upload.Info) {
-			fmt.Printf("received %s (%d bytes)\n", info.Metadata["filename"], info.Size)
-		},
+		PostFinish: func(r *http.Request, info upload.Info) { record(info) },
 	})
 	defer h.Close()
-	mux := http.NewServeMux()
 	mux.Handle("/files/", h)
+
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-
-	c, _ := upload.NewClient(srv.URL+"/files/", &upload.ClientOptions{
-		ChunkSize: 1 << 20,
-		Header:    http.Header{"Authorization": {"Bearer demo"}},
-	})
+	endpoint := srv.URL + "/files/"
+	auth := http.Header{"Authorization": {"Bearer demo"}}
 	file := bytes.NewReader(make([]byte, 3<<20))
-	_, err := c.Upload(ctx, file, file.Size(), map[string]string{"filename": "video.mp4"})
-	fmt.Println(err)
+	size := file.Size()
+
+	c, _ := upload.NewClient(endpoint, &upload.ClientOptions{Header: auth}) // endpoint https://example.com/files/
+	url, err := c.Upload(ctx, file, size, map[string]string{"filename": "video.mp4"})
+	fmt.Println(err, url != "")
 	// Output:
 	// received video.mp4 (3145728 bytes)
-	// <nil>
+	// <nil> true
 }
 
 func ExampleSigner() {
