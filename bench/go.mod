@@ -9,6 +9,9 @@ require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/jackc/puddle/v2 v2.2.3
 	github.com/klauspost/compress v1.20.4
+	// quic-go stays at v0.64.1: webtransport-go v0.13.0 (its newest tag) does not
+	// compile against v0.65.0 (HTTPStream returns two values there). Revisit when
+	// webtransport-go tags a release for v0.65.
 	github.com/quic-go/quic-go v0.64.1
 	github.com/vikstrous/dataloadgen v0.0.10
 	github.com/wirespeed/wirespeed v0.0.0
@@ -18,21 +21,21 @@ require (
 )
 
 require (
+	github.com/grpc-ecosystem/go-grpc-middleware/v2 v2.3.4
+	github.com/quic-go/webtransport-go v0.13.0
 	github.com/tmaxmax/go-sse v0.12.0
+	github.com/tus/tusd/v2 v2.9.1
 	github.com/vishvananda/netlink v1.3.1
 	github.com/vishvananda/netns v0.0.5
+	golang.org/x/exp v0.0.0-20250620022241-b7579e27df2b
+	google.golang.org/grpc v1.85.0
+	google.golang.org/protobuf v1.36.12
 )
 
 require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/dunglas/httpsfv v1.1.1 // indirect
-	github.com/grpc-ecosystem/go-grpc-middleware/v2 v2.3.4 // indirect
-	github.com/quic-go/webtransport-go v0.13.0 // indirect
-	github.com/tus/tusd/v2 v2.9.1 // indirect
-	golang.org/x/exp v0.0.0-20250620022241-b7579e27df2b // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1 // indirect
-	google.golang.org/grpc v1.85.0 // indirect
-	google.golang.org/protobuf v1.36.12 // indirect
 )
 
 require (
