@@ -24,6 +24,7 @@ var demos = []func(context.Context, *showcase) error{
 	setupPaginate,
 	setupWS,
 	setupSSE,
+	setupPubsub,
 	setupUpload,
 	setupGRPCX,
 }
