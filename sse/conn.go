@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wirespeed/wirespeed/internal/connserver"
 	"github.com/wirespeed/wirespeed/internal/sendq"
 )
 
@@ -16,7 +17,7 @@ import (
 // hijack.go) is written by inline writes and a writer started for a
 // backlog; otherwise its handler goroutine runs it (run) and a
 // writer goroutine, while there are events, writes it; the topic
-// fan-outs, replays and tickLoop feed its queue. Ending it
+// fan-outs, replays and the heartbeat feed its queue. Ending it
 // early fails the queue with the cause (abort), which wakes the writer
 // and any blocked producer: an open stream needs no context of its own.
 type conn struct {
@@ -24,7 +25,7 @@ type conn struct {
 	r      *http.Request
 	ip     string
 	q      *sendq.Queue[[]byte]
-	topics []*topic // guarded by Server.mu
+	topics []*topic // guarded by the core's Mu
 	bye    atomic.Pointer[[]byte]
 
 	// raw is the connection of a stream that owns it (HTTP/1.1), nil when
@@ -39,32 +40,19 @@ type conn struct {
 	// setup bounds the broker calls of the stream's start and its
 	// replays; endSetup releases it (and stop) once they are over.
 	setup     context.Context
-	stop      context.CancelCauseFunc // guarded by Server.mu
+	stop      context.CancelCauseFunc // guarded by the core's Mu
 	replaying atomic.Int32            // replays still running
 	replays   sync.WaitGroup
 	ended     chan struct{}
 }
 
-var (
-	errStreamEnded = errors.New("sse: stream ended")
-	errSetupDone   = errors.New("sse: stream set up")
-	errShutdown    = errors.New("sse: server shutting down")
-	errLagged      = errors.New("sse: stream fell behind the broker; the client resumes from its last ID")
-)
-
-func (s *Server) newConn(r *http.Request, own bool) *conn {
+func (s *Server) newConn(r *http.Request, ip string, own bool) *conn {
 	// Not derived from the request's context: a child would make it keep
 	// a map of children for the stream's life. join watches the request.
 	setup, stop := context.WithCancelCause(context.Background())
-	c := &conn{s: s, r: r, ip: s.opt.ClientIP(r), setup: setup, stop: stop, ended: make(chan struct{})}
+	c := &conn{s: s, r: r, ip: ip, setup: setup, stop: stop, ended: make(chan struct{})}
 	c.lastWrite.Store(s.now())
-	q, err := sendq.New[[]byte](&sendq.Options{
-		Policy:       s.opt.Policy,
-		MaxMessages:  s.opt.QueueMessages,
-		MaxBytes:     s.opt.QueueBytes,
-		BlockTimeout: s.opt.BlockTimeout,
-		OnDrop:       s.onDrop,
-	})
+	q, err := sendq.New[[]byte](&s.core.QueueOptions)
 	if err != nil {
 		panic(err) // options were validated by NewServer
 	}
@@ -78,19 +66,18 @@ func (s *Server) newConn(r *http.Request, own bool) *conn {
 	return c
 }
 
-// addTopicLocked makes c a member of t. Call with Server.mu held.
-func (c *conn) addTopicLocked(t *topic, live bool) {
-	if t.members[c] == nil {
-		c.topics = append(c.topics, t)
-	}
-	t.members[c] = &member{live: live}
+// add registers c, which holds a reservation, with the core; false when
+// the server is closing.
+func (c *conn) add() bool {
+	_, ok := c.s.core.Add(c)
+	return ok
 }
 
 // topicLocked returns c's topic of that name, or nil. Call with
-// Server.mu held.
+// the core's Mu held.
 func (c *conn) topicLocked(name string) *topic {
 	for _, t := range c.topics {
-		if t.name == name {
+		if t.Name == name {
 			return t
 		}
 	}
@@ -99,7 +86,7 @@ func (c *conn) topicLocked(name string) *topic {
 
 // push queues a fan-out frame. Only Block waits, and it ends when the
 // stream does (finish fails the queue).
-func (c *conn) push(frame []byte, key string, policy Policy) {
+func (c *conn) push(frame []byte, key string, policy sendq.Policy) {
 	c.enqueue(sendq.Item[[]byte]{Value: frame, Size: len(frame), Key: key, Policy: policy})
 }
 
@@ -108,10 +95,10 @@ func (c *conn) push(frame []byte, key string, policy Policy) {
 func (c *conn) abort(cause error) {
 	c.q.CloseWithError(cause)
 	c.kick() // a hijacked stream's writer ends it
-	c.s.mu.Lock()
+	c.s.core.Mu.Lock()
 	stop := c.stop
 	c.stop = nil
-	c.s.mu.Unlock()
+	c.s.core.Mu.Unlock()
 	if stop != nil {
 		stop(cause)
 	}
@@ -120,11 +107,11 @@ func (c *conn) abort(cause error) {
 // endSetup releases the setup context once the stream started and its
 // replays are over.
 func (c *conn) endSetup() {
-	c.s.mu.Lock()
+	c.s.core.Mu.Lock()
 	stop := c.stop
 	c.stop = nil
 	c.setup = nil // its users are done: stream's start and the replays
-	c.s.mu.Unlock()
+	c.s.core.Mu.Unlock()
 	if stop != nil {
 		stop(errSetupDone)
 	}
@@ -145,7 +132,7 @@ func (c *conn) goAway(bye []byte) {
 
 // write sends b and flushes it within the write timeout.
 func (c *conn) write(w http.ResponseWriter, rc *http.ResponseController, b []byte) error {
-	if err := rc.SetWriteDeadline(time.Now().Add(c.s.opt.WriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+	if err := rc.SetWriteDeadline(time.Now().Add(c.s.core.Config().WriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return err
 	}
 	if len(b) > 0 {
@@ -163,7 +150,7 @@ func (c *conn) write(w http.ResponseWriter, rc *http.ResponseController, b []byt
 		rc.SetWriteDeadline(time.Time{})
 	}
 	c.lastWrite.Store(c.s.now())
-	c.s.st.bytesOut.Add(uint64(len(b)))
+	c.s.core.Counters.BytesOut.Add(uint64(len(b)))
 	return nil
 }
 
@@ -235,21 +222,7 @@ func (c *conn) writer(w http.ResponseWriter, rc *http.ResponseController, done <
 // It reports whether there is work.
 func (c *conn) linger(done <-chan struct{}) bool {
 	c.q.Release()
-	for range 2 {
-		tick := c.s.lingerChan()
-		ready := c.q.ReadyChan()
-		if c.q.Ready() {
-			return true
-		}
-		select {
-		case <-ready:
-			return true
-		case <-tick:
-		case <-done:
-			return false // run ends the stream
-		}
-	}
-	return c.q.Ready()
+	return connserver.Linger(c.s.core, c.q, done)
 }
 
 // batchPool holds drain's buffers, so an idle stream keeps none.
@@ -346,6 +319,8 @@ func closeReason(err error) CloseReason {
 		return ReasonShutdown
 	case errors.Is(err, errLagged):
 		return ReasonLagged
+	case errors.Is(err, errCallback):
+		return ReasonCallbackPanic
 	}
 	return ReasonClient
 }

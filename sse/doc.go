@@ -13,21 +13,38 @@
 //			return []string{"prices"}, nil
 //		},
 //	})
-//	if err != nil { … }
 //	defer srv.Close()
 //	mux.Handle("GET /events", srv)
+//	httpServer, err := httpx.NewServer(mux, nil) // or an *http.Server
 //	srv.RegisterOnShutdown(httpServer, 10*time.Second)
+//	go httpServer.Serve(l, nil) // l: a net.Listener
 //	srv.Publish(ctx, "prices", []byte(`{"BTC":100}`)) // from anywhere
+//	httpServer.Shutdown(ctx) // on SIGTERM: the drain ends the streams
 //
 // and in a Go service that consumes a stream:
 //
 //	c, _ := sse.NewClient("https://api.example.com/events", nil)
 //	for ev, err := range c.Events(ctx) { … }
 //
+// RegisterOnShutdown takes anything with RegisterOnShutdown(func()):
+// httpx.Server runs the hook when its drain starts (while the readiness
+// endpoint answers 503 and a load balancer still sends traffic), so new
+// streams get 503 and clients reconnect to another instance; an
+// *http.Server runs it from its Shutdown.
+//
 // A feed anyone may read needs no hook: PublicTopics: []string{"prices"}
 // serves GET /events?topic=prices and refuses every other topic. A server
 // with neither is refused by NewServer ([ErrNoTopics]): no default
 // exposes every topic.
+//
+// # Options
+//
+// Options follow one rule across wirespeed: a nil *Options and a zero field
+// select the documented default; a negative value switches a limit or
+// feature off where the field says so and is otherwise an error from the
+// constructor. In ServerOptions, MaxConns, MaxConnsPerIP and MaxTopics take
+// a negative value as "no limit" and Heartbeat as "no heartbeats";
+// NewServer names any other negative field in its error.
 //
 // # Framing
 //
@@ -47,7 +64,8 @@
 // of which must be one of ServerOptions.PublicTopics (else 403). A topic
 // named twice is served once; more than ServerOptions.MaxTopics (16)
 // distinct topics get 400, so one request cannot make the broker and
-// the server hold thousands of topics. Every message published to a topic on the broker, by this
+// the server hold thousands of topics; a topic name, whoever chose it, is
+// at most MaxTopicLen (256) bytes. Every message published to a topic on the broker, by this
 // server or any other sharing it, becomes an event whose id is the
 // broker's message ID ("<ms>-<seq>"). A live stream starts with an
 // id-only block naming the point it joined, so even a stream cut before
@@ -141,6 +159,11 @@
 // arrive and exits 0.1–0.2 s after the last one.
 //
 // # Shutdown
+//
+// Admission (origin check, client IP, limits: a stream counts against
+// MaxConns, and in Stats.Conns, from admission to release, as in ws), the
+// topic registry, the heartbeat clock and shutdown are the
+// connection-server core the server shares with ws.
 //
 // [Server.Shutdown] refuses new streams with 503, writes each stream's
 // queued events, then a retry field chosen at random across

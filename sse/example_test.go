@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"time"
 
+	"github.com/wirespeed/wirespeed/httpx"
 	"github.com/wirespeed/wirespeed/sse"
 )
 
@@ -22,7 +24,8 @@ func ExampleAppendEvent() {
 	// id: 42
 }
 
-// ExampleServer is the package's quick start, run against a test server.
+// ExampleServer is the package's quick start, run on an httpx.Server
+// whose drain ends the streams (an *http.Server works the same way).
 func ExampleServer() {
 	ctx := context.Background()
 	authorized := func(r *http.Request) bool { return r.Header.Get("Authorization") == "Bearer secret" }
@@ -43,20 +46,26 @@ func ExampleServer() {
 	defer srv.Close()
 	mux := http.NewServeMux()
 	mux.Handle("GET /events", srv)
-	ts := httptest.NewUnstartedServer(mux)
-	httpServer := ts.Config
+	httpServer, err := httpx.NewServer(mux, nil)
+	if err != nil {
+		panic(err)
+	}
 	srv.RegisterOnShutdown(httpServer, 10*time.Second)
-	ts.Start()
-	defer ts.Close()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	go httpServer.Serve(l, nil)
+	url := "http://" + l.Addr().String() + "/events"
 
-	resp, err := http.Get(ts.URL + "/events")
+	resp, err := http.Get(url)
 	if err != nil {
 		panic(err)
 	}
 	resp.Body.Close()
 	fmt.Println(resp.StatusCode)
 
-	sub, err := sse.Subscribe(ctx, ts.URL+"/events", &sse.ClientOptions{
+	sub, err := sse.Subscribe(ctx, url, &sse.ClientOptions{
 		Header: http.Header{"Authorization": {"Bearer secret"}},
 	})
 	if err != nil {
@@ -67,9 +76,13 @@ func ExampleServer() {
 	srv.Publish(ctx, "prices", []byte(`{"BTC":100}`)) // from anywhere
 	ev := <-sub.C
 	fmt.Println(string(ev.Data), ev.ID == sub.Client.LastEventID())
+	sub.Close()
+	httpServer.Shutdown(ctx) // on SIGTERM: the drain ends the streams
+	fmt.Println(srv.Stats().Conns)
 	// Output:
 	// 401
 	// {"BTC":100} true
+	// 0
 }
 
 // ExampleServerOptions_publicTopics serves topics anyone may read without

@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"reflect"
 	"strconv"
+	"syscall"
 	"time"
 
+	"github.com/wirespeed/wirespeed/internal/connserver"
 	"github.com/wirespeed/wirespeed/internal/sendq"
 )
 
@@ -30,13 +32,11 @@ import (
 // than nc are used by whoever holds conn.writing.
 type rawOut struct {
 	nc         net.Conn
-	inline     *inlineWriter // nil when the connection has no non-blocking write (TLS)
-	pending    []byte        // the rest of a partial inline write, written first
-	finished   bool          // the last chunk was written
-	readerDone chan struct{} // closed when readLoop returns
+	rc         syscall.RawConn // nil when the connection has no non-blocking write (TLS)
+	pending    []byte          // the rest of a partial inline write, written first
+	finished   bool            // the last chunk was written
+	readerDone chan struct{}   // closed when readLoop returns
 }
-
-var errClientGone = errors.New("sse: client closed the connection")
 
 // hijackable reports whether the stream can own its connection: HTTP/1.1
 // and w is net/http's own ResponseWriter (a wrapper may need to see the
@@ -81,7 +81,7 @@ func (c *conn) hijack(w http.ResponseWriter, first []byte) error {
 	// A client may have sent more than the request (nothing an event
 	// stream reads); what net/http buffered is dropped with brw.
 	_ = brw
-	c.raw.nc, c.raw.inline = nc, newInlineWriter(nc)
+	c.raw.nc, c.raw.rc = nc, connserver.RawConn(nc)
 	b := appendChunk(head, first)
 	if err := c.rawWrite(b); err != nil {
 		nc.Close()
@@ -127,12 +127,13 @@ func (c *conn) enqueue(it sendqItem) error {
 	return err
 }
 
-// offer writes chunk (one event, chunked) straight to the socket if nothing
-// is queued or being written and the socket takes it without waiting. It
-// returns false when the caller must queue the event instead.
-func (c *conn) offer(chunk []byte) bool {
+// offer writes chunk (one event, chunked) straight to the socket with w,
+// the caller's, if nothing is queued or being written and the socket takes
+// it without waiting. It returns false when the caller must queue the
+// event instead.
+func (c *conn) offer(w *connserver.InlineWriter, chunk []byte) bool {
 	r := c.raw
-	if r == nil || r.inline == nil || !c.writing.CompareAndSwap(false, true) {
+	if r == nil || r.rc == nil || w == nil || !c.writing.CompareAndSwap(false, true) {
 		return false
 	}
 	if c.q.Ready() { // queued events (or an end) go first: a writer takes them
@@ -140,7 +141,7 @@ func (c *conn) offer(chunk []byte) bool {
 		go c.rawWriter()
 		return false
 	}
-	n, err := r.inline.write(chunk)
+	n, err := w.Write(r.rc, chunk)
 	if err == nil && n == len(chunk) {
 		c.lastWrite.Store(c.s.now())
 		c.writing.Store(false)
@@ -168,7 +169,7 @@ func (c *conn) rawWriter() {
 			c.endRaw(reason)
 			return
 		}
-		if c.raw.inline == nil && c.linger(nil) {
+		if c.raw.rc == nil && c.linger(nil) {
 			continue
 		}
 		c.q.Release()
@@ -239,14 +240,14 @@ func (c *conn) writeFailed(err error) CloseReason {
 // rawWrite writes b within the write timeout.
 func (c *conn) rawWrite(b []byte) error {
 	nc := c.raw.nc
-	if err := nc.SetWriteDeadline(time.Now().Add(c.s.opt.WriteTimeout)); err != nil {
+	if err := nc.SetWriteDeadline(time.Now().Add(c.s.core.Config().WriteTimeout)); err != nil {
 		return err
 	}
 	if _, err := nc.Write(b); err != nil {
 		return err
 	}
 	c.lastWrite.Store(c.s.now())
-	c.s.st.bytesOut.Add(uint64(len(b)))
+	c.s.core.Counters.BytesOut.Add(uint64(len(b)))
 	return nil
 }
 
@@ -257,8 +258,8 @@ func (c *conn) endRaw(reason CloseReason) {
 	r := c.raw
 	switch {
 	case r.finished, reason == ReasonClient, reason == ReasonError, reason == ReasonWriteTimeout:
-	case r.inline != nil:
-		r.inline.write(lastChunk)
+	case r.rc != nil:
+		connserver.NewInlineWriter().Write(r.rc, lastChunk)
 	default:
 		r.nc.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
 		r.nc.Write(lastChunk)
@@ -300,9 +301,6 @@ func appendChunk(dst, data []byte) []byte {
 	dst = append(dst, data...)
 	return append(dst, '\r', '\n')
 }
-
-// heartbeatChunk is heartbeatFrame as a chunk, for inline writes.
-var heartbeatChunk = appendChunk(nil, heartbeatFrame)
 
 // chunkCache makes a fan-out message's chunk once for all its streams.
 type chunkCache struct {

@@ -2,50 +2,58 @@ package sse
 
 import (
 	"errors"
-	"fmt"
-	"net"
 	"net/http"
 	"time"
 
+	"github.com/wirespeed/wirespeed/internal/connserver"
 	"github.com/wirespeed/wirespeed/internal/sendq"
 	"github.com/wirespeed/wirespeed/pubsub"
 )
 
-// Policy is what a connection's send queue does with an event that does
-// not fit. It is the same type as ws.Policy, so one configuration value
-// serves both packages.
-type Policy = sendq.Policy
+// Policy is what a stream's send queue does with an event that does not
+// fit: ServerOptions.Policy for every event, ServerOptions.TopicPolicy for a
+// topic's. ws and sse declare the same constants with the same values;
+// convert between them with ws.Policy(p).
+type Policy uint8
 
 // Slow-consumer policies for ServerOptions.Policy and
 // ServerOptions.TopicPolicy.
 const (
 	// Inherit (the zero value) means Disconnect in ServerOptions.Policy and
 	// "the server's policy" in ServerOptions.TopicPolicy.
-	Inherit = sendq.Inherit
+	Inherit Policy = iota
 	// DropOldest evicts the oldest queued events: a live feed. The client
 	// is not told; its next event's ID simply skips the dropped ones.
-	DropOldest = sendq.DropOldest
+	DropOldest
 	// DropNewest refuses the new event.
-	DropNewest = sendq.DropNewest
+	DropNewest
 	// Block makes the topic's fan-out wait up to ServerOptions.BlockTimeout,
 	// then disconnects the client as a slow consumer. Every subscriber of
 	// the topic on this server waits meanwhile: prefer Disconnect.
-	Block = sendq.Block
+	Block
 	// Disconnect (the default) closes a connection whose queue is full at
 	// once. The client reconnects with Last-Event-ID and the server replays
 	// from the broker's history, so within retention nothing is lost and
 	// the slow client never delays the others.
-	Disconnect = sendq.Disconnect
+	Disconnect
 	// CoalesceByKey keeps only the latest queued event per key (prices);
 	// see ServerOptions.TopicKey.
-	CoalesceByKey = sendq.CoalesceByKey
+	CoalesceByKey
 )
+
+// String returns the policy's name, such as "disconnect".
+func (p Policy) String() string { return sendq.Policy(p).String() }
 
 // HeaderLost is the response header set to "true" when the client asked
 // to resume from an ID older than what the broker retains: events were
 // lost. Browsers' EventSource cannot read headers, so the server also
 // sends a first event of type ServerOptions.LostEvent.
 const HeaderLost = "Events-Lost"
+
+// MaxTopicLen is the longest topic name a stream may have, whoever chose
+// it (a Topics hook may pass on what a client sent); a longer one answers
+// 400 without echoing it.
+const MaxTopicLen = 256
 
 // TopicsFunc chooses the topics of a stream from its request. It is the
 // place for authentication: return an error to refuse the stream; an error
@@ -55,124 +63,135 @@ type TopicsFunc func(r *http.Request) ([]string, error)
 
 // ServerOptions configures a [Server]. A nil *ServerOptions is valid and
 // means all defaults. NewServer copies the struct; changing it later has no
-// effect.
+// effect. A zero field selects its default; a negative one is an error
+// from NewServer unless the field gives it a meaning.
 type ServerOptions struct {
 	// Broker carries Publish to the streams of every server that shares
-	// it and keeps the history that resumption replays. Nil means a new
-	// pubsub.NewMemory(nil) that the server closes in Close; a Broker
-	// passed in is not closed by the server.
+	// it and keeps the history that resumption replays. A Broker passed in
+	// is not closed by the server. Nil, the default, means a new
+	// pubsub.NewMemory(nil) that the server closes in Close.
 	Broker pubsub.Broker
 	// Topics chooses each stream's topics; it is where requests are
-	// authorised. Nil means the request's "topic" query parameters (at
-	// least one, else 400), each of which must be one of PublicTopics
-	// (else 403): nil never means "any topic". Topics nil with
-	// PublicTopics empty is an error ([ErrNoTopics]).
+	// authorised. A topic name longer than MaxTopicLen answers 400. Setting
+	// both it and PublicTopics is an error: the hook decides alone (it may
+	// serve public topics too), as ws's AllowTopic does. Nil, the default,
+	// means the request's "topic" query parameters (at least one, else
+	// 400), each of which must be one of PublicTopics (else 403): nil never
+	// means "any topic"; Topics nil with PublicTopics empty is an error
+	// ([ErrNoTopics]).
 	Topics TopicsFunc
 	// PublicTopics are the topics anyone may read, by exact name, when
-	// Topics is nil. Nil means none. Setting both it and Topics is an
-	// error: a Topics hook decides alone (it may serve public topics too).
+	// Topics is nil. Nil, the default, means none.
 	PublicTopics []string
 	// MaxTopics bounds the distinct topics of one stream, whoever chose
 	// them (repeated topics count once and are served once); a request
 	// for more gets 400. Each new topic costs a broker subscription and a
-	// fan-out goroutine. Defaults to 16; negative is an error.
+	// fan-out goroutine. Zero means the default, 16; negative means no
+	// limit (the Topics hook must then bound what a request gets), as
+	// ws's MaxTopicsPerConn.
 	MaxTopics int
 	// EventType, if set, gives the event field of a message published to
-	// a topic ("" means the default "message"). Nil means no event field.
+	// a topic ("" means the default "message"). It runs on the topic's
+	// fan-out goroutine; if it panics or calls runtime.Goexit,
+	// Stats.CallbackPanics counts it and the event goes out without a
+	// type. Nil, the default, means no event field.
 	EventType func(topic string, data []byte) string
 	// LostEvent is the type of the event sent first when a client resumes
 	// from an ID older than the broker retains (its data is the requested
 	// ID; it has no id field), and to the live streams of a topic whose
 	// fan-out fell behind the broker's buffer (its data is the last ID
-	// before the gap). Defaults to "lost"; "-" sends none (the HeaderLost
-	// response header is always set).
+	// before the gap). "-" sends none (the HeaderLost response header is
+	// always set). "" means the default, "lost".
 	LostEvent string
 
-	// OriginPatterns are host patterns (path.Match syntax) of cross-origin
-	// pages allowed to open a stream; they get CORS headers. The request's
-	// own host is always allowed. Nil allows same-origin only: another
-	// Origin gets 403. Requests without Origin (non-browser) are allowed.
+	// OriginPatterns are host patterns (path.Match syntax; a pattern with
+	// "://" is matched against scheme://host) of cross-origin pages
+	// allowed to open a stream; they get CORS headers. The request's own
+	// host is always allowed; requests without Origin (non-browser) are
+	// allowed. Nil, the default, allows same-origin only: another Origin
+	// gets 403. A malformed pattern is an error.
 	OriginPatterns []string
-	// MaxConns bounds open streams on the server. Over it, requests get
-	// 503 with Retry-After before the stream starts. Defaults to 10000;
-	// negative means no limit.
+	// MaxConns bounds the server's streams, counted from the moment a
+	// request is admitted (before the stream starts) until it is
+	// released; over it, requests get 503 with Retry-After. Zero means the
+	// default, 10000; negative means no limit.
 	MaxConns int
-	// MaxConnsPerIP bounds open streams per client IP (see ClientIP).
-	// Defaults to 100; negative means no limit.
+	// MaxConnsPerIP bounds streams per client IP (see ClientIP), counted
+	// like MaxConns. Zero means the default, 100; negative means no limit.
 	MaxConnsPerIP int
-	// RetryAfter is the Retry-After given with a 503. Defaults to 5s;
-	// rounded up to whole seconds.
+	// RetryAfter is the Retry-After given with a 503, rounded up to whole
+	// seconds. Zero means the default, 5s; negative is an error.
 	RetryAfter time.Duration
-	// ClientIP returns the client address used for MaxConnsPerIP. Defaults
-	// to the host part of Request.RemoteAddr.
+	// ClientIP returns the client address used for MaxConnsPerIP. It runs
+	// on a goroutine of its own for each request: if it panics or calls
+	// runtime.Goexit, that request gets 500 and Stats.CallbackPanics
+	// counts it. Nil, the default, means the host part of
+	// Request.RemoteAddr.
 	ClientIP func(*http.Request) string
 
-	// Policy for each connection's send queue. Defaults to Disconnect
-	// (see the constant; ws defaults to DropOldest because it cannot
-	// replay).
+	// Policy for each connection's send queue. Inherit, the zero value,
+	// means the default, Disconnect (see the constant; ws defaults to
+	// DropOldest because it cannot replay); an unknown policy is an error.
 	Policy Policy
 	// TopicPolicy overrides Policy for events of a topic (Inherit uses
-	// Policy). Nil means none.
+	// Policy). Nil, the default, means none.
 	TopicPolicy map[string]Policy
 	// TopicKey gives the coalescing key of a message (CoalesceByKey; ""
-	// never coalesces). Nil means the topic name.
+	// never coalesces). It runs on the topic's fan-out goroutine; if it
+	// panics or calls runtime.Goexit, Stats.CallbackPanics counts it and
+	// the event has no key. Nil, the default, means the topic name.
 	TopicKey func(topic string, data []byte) string
-	// QueueMessages bounds each connection's queue. Defaults to 64.
+	// QueueMessages bounds each connection's queue. Zero means the
+	// default, 64; negative is an error.
 	QueueMessages int
-	// QueueBytes bounds each connection's queued bytes. Defaults to 1 MiB.
+	// QueueBytes bounds each connection's queued bytes. Zero means the
+	// default, 1 MiB; negative is an error.
 	QueueBytes int
-	// BlockTimeout is how long a fan-out or replay waits under Block.
-	// Defaults to 5s.
+	// BlockTimeout is how long a fan-out or replay waits under Block. Zero
+	// means the default, 5s; negative is an error.
 	BlockTimeout time.Duration
 	// WriteTimeout bounds each write and flush (a per-write deadline set
 	// with http.ResponseController); a client that does not take the
-	// bytes in time is dropped. Defaults to 10s.
+	// bytes in time is dropped. Zero means the default, 10s; negative is
+	// an error.
 	WriteTimeout time.Duration
 
 	// Heartbeat is the time between comment lines on an idle stream, under
-	// the idle timeouts of proxies and load balancers. Defaults to 15s;
-	// negative disables heartbeats.
+	// the idle timeouts of proxies and load balancers. Zero means the
+	// default, 15s; negative disables heartbeats.
 	Heartbeat time.Duration
 	// Retry, if positive, is sent as the retry field when a stream opens,
-	// setting the client's reconnection delay. Zero sends none (browsers
-	// default to a few seconds).
+	// setting the client's reconnection delay. Zero, the default, sends
+	// none (browsers default to a few seconds); negative is an error.
 	Retry time.Duration
 
 	// ShutdownWindow is the drain window: on Shutdown each client gets a
 	// retry field chosen at random in [ShutdownWindow/10, ShutdownWindow],
-	// so reconnects to the next instance spread over it. Defaults to 5s.
+	// so reconnects to the next instance spread over it. Zero means the
+	// default, 5s; negative is an error.
 	ShutdownWindow time.Duration
 	// ShutdownEvent is the type of the final event sent on Shutdown
-	// before the stream closes (its data is "shutdown"). Defaults to a
-	// comment only (no event), since an unknown event type is ignored by
-	// listeners anyway; set it to let pages react.
+	// before the stream closes (its data is "shutdown"); set it to let
+	// pages react. "", the default, sends a comment only (no event), since
+	// an unknown event type is ignored by listeners anyway.
 	ShutdownEvent string
 
-	// OnConnect, if set, runs after a stream's headers are sent, on its
-	// handler goroutine, with the topics and the ID it resumes from.
+	// OnConnect, if set, runs after a stream's headers are sent, with the
+	// topics and the ID it resumes from, on a goroutine of its own: if it
+	// panics or calls runtime.Goexit, Stats.CallbackPanics counts it and
+	// the stream ends with ReasonCallbackPanic. Nil, the default, does
+	// nothing.
 	OnConnect func(r *http.Request, topics []string, lastEventID string)
 	// OnClose, if set, runs once per stream when it ended, with the reason,
-	// on the stream's handler goroutine or (HTTP/1.1, see Server) a server
-	// goroutine; a panic in it is recovered and counted in
-	// Stats.CallbackPanics.
+	// on a goroutine of its own (never the request's handler goroutine,
+	// which a runtime.Goexit would end); a panic or runtime.Goexit in it is
+	// counted in Stats.CallbackPanics. Nil, the default, does nothing.
 	OnClose func(r *http.Request, reason CloseReason)
 }
 
-// StatusError is an HTTP error a TopicsFunc returns to refuse a stream
-// with a status other than 403.
-type StatusError struct {
-	Code    int    // HTTP status, e.g. 401; anything but 4xx and 5xx means 403
-	Message string // short body; defaults to the status text
-}
-
-// Error returns the message.
-func (e *StatusError) Error() string {
-	if e.Message != "" {
-		return "sse: " + e.Message
-	}
-	return "sse: " + http.StatusText(e.Code)
-}
-
+// withDefaults validates o and fills the fields sse keeps; the shared ones
+// (limits, queue, origin) go to the core through config, which fills them
+// there.
 func (o *ServerOptions) withDefaults() (ServerOptions, error) {
 	var c ServerOptions
 	if o != nil {
@@ -191,78 +210,31 @@ func (o *ServerOptions) withDefaults() (ServerOptions, error) {
 		c.PublicTopics = append([]string(nil), c.PublicTopics...)
 		c.Topics = func(r *http.Request) ([]string, error) { return queryTopics(r, public) }
 	}
-	if c.MaxTopics < 0 {
-		return c, fmt.Errorf("sse: MaxTopics %d is negative; use 0 for the default (16) or a positive bound", c.MaxTopics)
-	}
-	if c.MaxTopics == 0 {
-		c.MaxTopics = 16
-	}
+	v := connserver.Checker{Pkg: "sse", Type: "ServerOptions"}
+	v.Int("MaxTopics", &c.MaxTopics, 16, true)
+	v.Duration("Heartbeat", &c.Heartbeat, 15*time.Second, true)
+	v.Duration("Retry", &c.Retry, 0, false)
+	v.Duration("ShutdownWindow", &c.ShutdownWindow, 5*time.Second, false)
 	if c.LostEvent == "" {
 		c.LostEvent = "lost"
 	}
-	if c.MaxConns == 0 {
-		c.MaxConns = 10000
+	if !ValidID(c.LostEvent) || !ValidID(c.ShutdownEvent) {
+		v.Fail(errors.New("sse: LostEvent and ShutdownEvent must not contain NUL, CR or LF"))
 	}
-	if c.MaxConnsPerIP == 0 {
-		c.MaxConnsPerIP = 100
-	}
-	if c.RetryAfter <= 0 {
-		c.RetryAfter = 5 * time.Second
-	}
-	if c.ClientIP == nil {
-		c.ClientIP = remoteIP
-	}
-	if c.Policy == Inherit {
-		c.Policy = Disconnect
-	}
-	if c.Policy > CoalesceByKey {
-		return c, fmt.Errorf("sse: unknown policy %v", c.Policy)
-	}
-	if c.TopicPolicy != nil {
-		m := make(map[string]Policy, len(c.TopicPolicy))
-		for k, v := range c.TopicPolicy {
-			if v > CoalesceByKey {
-				return c, fmt.Errorf("sse: unknown policy %v for topic %q", v, k)
-			}
-			m[k] = v
-		}
-		c.TopicPolicy = m
-	}
-	if c.QueueMessages <= 0 {
-		c.QueueMessages = 64
-	}
-	if c.QueueBytes <= 0 {
-		c.QueueBytes = 1 << 20
-	}
-	if c.BlockTimeout <= 0 {
-		c.BlockTimeout = 5 * time.Second
-	}
-	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = 10 * time.Second
-	}
-	if c.Heartbeat == 0 {
-		c.Heartbeat = 15 * time.Second
-	}
-	if c.ShutdownWindow <= 0 {
-		c.ShutdownWindow = 5 * time.Second
-	}
-	for _, s := range []string{c.LostEvent, c.ShutdownEvent} {
-		if !ValidID(s) {
-			return c, errors.New("sse: LostEvent and ShutdownEvent must not contain NUL, CR or LF")
-		}
-	}
-	c.OriginPatterns = append([]string(nil), c.OriginPatterns...)
-	return c, nil
+	return c, v.Err
 }
 
-// ErrNoTopics is returned by NewServer when neither ServerOptions.Topics
-// nor PublicTopics is set: the server would serve nothing, and serving
-// every topic to anyone is not a default.
-var ErrNoTopics = errors.New("sse: no readable topics; set ServerOptions.Topics to authorise streams or PublicTopics to name the topics anyone may read")
-
-// errNotPublic answers a default-hook request for a topic not in
-// PublicTopics; the body does not echo the name.
-var errNotPublic = &StatusError{Code: http.StatusForbidden, Message: "topic not public"}
+// config is what the core needs of the options; it fills and checks the
+// shared fields.
+func (o *ServerOptions) config() connserver.Config {
+	return connserver.Config{
+		Pkg: "sse", Type: "ServerOptions", DefaultPolicy: sendq.Disconnect, LingerWait: lingerWait,
+		Heartbeat: o.Heartbeat, OriginPatterns: o.OriginPatterns, ClientIP: o.ClientIP,
+		MaxConns: o.MaxConns, MaxConnsPerIP: o.MaxConnsPerIP, RetryAfter: o.RetryAfter,
+		QueueMessages: o.QueueMessages, QueueBytes: o.QueueBytes, BlockTimeout: o.BlockTimeout,
+		WriteTimeout: o.WriteTimeout, Policy: sendq.Policy(o.Policy), TopicPolicy: connserver.Policies(o.TopicPolicy),
+	}
+}
 
 // queryTopics is the default TopicsFunc: the "topic" query parameters,
 // each one of the public topics.
@@ -277,12 +249,4 @@ func queryTopics(r *http.Request, public map[string]struct{}) ([]string, error) 
 		}
 	}
 	return t, nil
-}
-
-func remoteIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

@@ -529,7 +529,6 @@ func TestNewServerInvalid(t *testing.T) {
 		{"nil options: no topics", nil, sse.ErrNoTopics},
 		{"no Topics, no PublicTopics", &sse.ServerOptions{MaxTopics: 4}, sse.ErrNoTopics},
 		{"Topics and PublicTopics", &sse.ServerOptions{Topics: topics, PublicTopics: pub}, nil},
-		{"negative MaxTopics", &sse.ServerOptions{PublicTopics: pub, MaxTopics: -1}, nil},
 		{"unknown policy", &sse.ServerOptions{PublicTopics: pub, Policy: 99}, nil},
 		{"unknown topic policy", &sse.ServerOptions{PublicTopics: pub, TopicPolicy: map[string]sse.Policy{"a": 42}}, nil},
 		{"line break in LostEvent", &sse.ServerOptions{PublicTopics: pub, LostEvent: "a\nb"}, nil},

@@ -1,17 +1,11 @@
 package sse
 
 import (
-	"errors"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/wirespeed/wirespeed/internal/sendq"
 )
-
-// ErrServerClosed is returned by Publish once the server is shutting down
-// or closed.
-var ErrServerClosed = errors.New("sse: server closed")
 
 // CloseReason says why a stream ended, as counted in Stats.Closed and
 // passed to ServerOptions.OnClose.
@@ -25,11 +19,18 @@ const (
 	ReasonWriteTimeout CloseReason = "write-timeout" // a write was not taken within WriteTimeout
 	ReasonLagged       CloseReason = "lagged"        // the broker discarded messages before a resuming stream's replay read them; the client resumes
 	ReasonError        CloseReason = "error"         // the connection failed, or the broker did before the stream started
+	// ReasonCallbackPanic: OnConnect panicked or called runtime.Goexit, or
+	// EventType did during a resuming stream's replay (the client
+	// resumes).
+	ReasonCallbackPanic CloseReason = "callback-panic"
 )
 
 // Stats is a snapshot of a server's counters; totals count from NewServer.
 type Stats struct {
-	Conns          int                    // open streams now
+	// Conns counts the streams against MaxConns now: open ones and those
+	// admitted and still being set up (ws counts the same way, from
+	// admission to release).
+	Conns          int
 	Opened         uint64                 // streams started
 	Closed         map[CloseReason]uint64 // streams ended, by reason
 	RejectedLimit  uint64                 // requests refused with 503 (limits or shutting down)
@@ -52,7 +53,7 @@ type Stats struct {
 	BrokerSkipped    uint64 // messages a topic's fan-out missed because it fell behind the broker's buffer (its live streams got a lost event)
 	SlowConsumerDrop uint64 // streams closed as slow consumers
 	WriteTimeouts    uint64 // streams closed because a write timed out
-	CallbackPanics   uint64 // OnClose calls that panicked (recovered) or called runtime.Goexit
+	CallbackPanics   uint64 // ServerOptions callbacks that panicked (recovered) or called runtime.Goexit: OnConnect, OnClose, EventType, TopicKey, ClientIP
 
 	QueueDepthMax   int           // deepest send queue now
 	QueueDepthP50   int           // median send queue depth now
@@ -61,57 +62,26 @@ type Stats struct {
 	LaggingConns    int           // streams whose queue is above its high watermark
 }
 
+// counters are the server's own; the shared ones are the core's.
 type counters struct {
-	opened, rejected, rejectedTopics, rejectedOrigin atomic.Uint64
-	resumed, resumedLost, replayed                   atomic.Uint64
-	eventsOut, bytesOut, heartbeats                  atomic.Uint64
-	brokerSkipped, callbackPanics                    atomic.Uint64
-	drops                                            sendq.DropCounts // every queue's OnDrop
-
-	mu     sync.Mutex // protects closed
-	closed map[CloseReason]uint64
-}
-
-func (s *counters) closedBy(r CloseReason) {
-	s.mu.Lock()
-	s.closed[r]++
-	s.mu.Unlock()
+	rejectedTopics, resumed, resumedLost, replayed, eventsOut, heartbeats atomic.Uint64
 }
 
 // Stats returns a snapshot of the server's counters. It visits every open
 // stream's queue, so call it at a human pace, not per event.
 func (s *Server) Stats() Stats {
-	s.mu.Lock()
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
+	sn := s.core.Snapshot(func(c *conn) sendq.Stats { return c.q.Stats() })
+	st := Stats{Conns: sn.Conns, Topics: sn.Topics, Opened: sn.Opened, RejectedLimit: sn.RejectedLimit, RejectedOrigin: sn.RejectedOrigin}
+	st.QueueDepthMax, st.QueueDepthP50, st.QueueDepthP99, st.OldestQueuedAge = sn.Depth.Max, sn.Depth.P50, sn.Depth.P99, sn.Depth.OldestAge
+	st.LaggingConns, st.BrokerSkipped, st.CallbackPanics, st.BytesOut = sn.Depth.Lagging, sn.BrokerSkipped, sn.CallbackPanics, sn.BytesOut
+	st.DroppedOldest, st.DroppedNewest, st.Coalesced, st.DroppedTooLarge = sn.DroppedOldest, sn.DroppedNewest, sn.Coalesced, sn.DroppedTooLarge
+	k := &s.st
+	st.RejectedTopics, st.EventsOut, st.Heartbeats = k.rejectedTopics.Load(), k.eventsOut.Load(), k.heartbeats.Load()
+	st.Resumed, st.ResumedLost, st.Replayed = k.resumed.Load(), k.resumedLost.Load(), k.replayed.Load()
+	st.Closed = make(map[CloseReason]uint64, len(sn.Closed))
+	for r, n := range sn.Closed {
+		st.Closed[CloseReason(r)] = n
 	}
-	st := Stats{Conns: len(conns), Topics: len(s.topics)}
-	s.mu.Unlock()
-	qs := make([]sendq.Stats, len(conns))
-	for i, c := range conns {
-		qs[i] = c.q.Stats()
-	}
-	d := sendq.Summarize(qs)
-	st.QueueDepthMax, st.QueueDepthP50, st.QueueDepthP99 = d.Max, d.P50, d.P99
-	st.OldestQueuedAge, st.LaggingConns = d.OldestAge, d.Lagging
-	c := &s.st
-	st.Opened = c.opened.Load()
-	st.RejectedLimit = c.rejected.Load()
-	st.RejectedTopics = c.rejectedTopics.Load()
-	st.RejectedOrigin = c.rejectedOrigin.Load()
-	st.Resumed, st.ResumedLost, st.Replayed = c.resumed.Load(), c.resumedLost.Load(), c.replayed.Load()
-	st.EventsOut, st.BytesOut, st.Heartbeats = c.eventsOut.Load(), c.bytesOut.Load(), c.heartbeats.Load()
-	st.DroppedOldest, st.DroppedNewest = c.drops.Oldest.Load(), c.drops.Newest.Load()
-	st.Coalesced, st.DroppedTooLarge = c.drops.Coalesced.Load(), c.drops.TooLarge.Load()
-	st.BrokerSkipped = c.brokerSkipped.Load()
-	st.CallbackPanics = c.callbackPanics.Load()
-	c.mu.Lock()
-	st.Closed = make(map[CloseReason]uint64, len(c.closed))
-	for k, v := range c.closed {
-		st.Closed[k] = v
-	}
-	c.mu.Unlock()
 	st.SlowConsumerDrop = st.Closed[ReasonSlowConsumer]
 	st.WriteTimeouts = st.Closed[ReasonWriteTimeout]
 	return st

@@ -2,28 +2,12 @@ package ws
 
 import (
 	"fmt"
-	"net/http"
 	"runtime/debug"
 
 	"github.com/coder/websocket"
-)
 
-// guard runs f, a call of a user callback, and reports whether it
-// returned. If f panics or calls runtime.Goexit, failed runs first, on
-// this goroutine with the panic's stack still in place, with the panic
-// value (nil and goexit true for a Goexit); then a panic is recovered and
-// guard returns false, while a Goexit cannot be stopped and goes on ending
-// the goroutine, running its callers' deferred calls.
-func guard(f func(), failed func(v any, goexit bool)) (ok bool) {
-	defer func() {
-		if !ok {
-			v := recover() // nil only for a Goexit: panic(nil) is a *runtime.PanicNilError
-			failed(v, v == nil)
-		}
-	}()
-	f()
-	return true
-}
+	"github.com/wirespeed/wirespeed/internal/connserver"
+)
 
 // PanicError describes a panic, or a call to runtime.Goexit, in a
 // ClientOptions callback run on the client's goroutine. The client
@@ -59,33 +43,13 @@ func (e *PanicError) Unwrap() error {
 // panic or runtime.Goexit in it is counted and closes c with 1011; after
 // a Goexit the reader's deferred calls finish the close.
 func (c *Conn) callback(f func()) bool {
-	return guard(f, func(any, bool) { c.callbackFailed() })
+	return connserver.Guard(f, func(any, bool) { c.callbackFailed() })
 }
 
 func (c *Conn) callbackFailed() {
-	c.hub.st.callbackPanics.Add(1)
+	c.hub.core.Counters.CallbackPanics.Add(1)
 	c.setReason(ReasonCallbackPanic)
 	c.closeWith(websocket.StatusInternalError, "internal error")
-}
-
-// countFailed counts a panic or runtime.Goexit in a hub-wide callback.
-func (h *Hub) countFailed(any, bool) { h.st.callbackPanics.Add(1) }
-
-// clientIP runs HubOptions.ClientIP for r; false means it panicked or
-// called runtime.Goexit (counted). A custom one runs on a goroutine of its
-// own, so that a Goexit ends that goroutine rather than the request's
-// handler, which still answers.
-func (h *Hub) clientIP(r *http.Request) (ip string, ok bool) {
-	if !h.customIP {
-		return remoteIP(r), true
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		ok = guard(func() { ip = h.opt.ClientIP(r) }, h.countFailed)
-	}()
-	<-done
-	return ip, ok
 }
 
 // topicKey returns HubOptions.TopicKey's key for a message published to
@@ -95,11 +59,11 @@ func (h *Hub) clientIP(r *http.Request) (ip string, ok bool) {
 func (f *fanOut) topicKey(fr frame) string {
 	h := f.h
 	if h.opt.TopicKey == nil {
-		return f.t.name
+		return f.t.Name
 	}
 	var key string
-	if !guard(func() { key = h.opt.TopicKey(f.t.name, fr.data) }, func(_ any, goexit bool) {
-		h.st.callbackPanics.Add(1)
+	if !connserver.Guard(func() { key = h.opt.TopicKey(f.t.Name, fr.data) }, func(_ any, goexit bool) {
+		h.core.Counters.CallbackPanics.Add(1)
 		if goexit {
 			f.items = append(f.items, f.item(fr, ""))
 		}
@@ -114,7 +78,7 @@ func (f *fanOut) topicKey(fr frame) string {
 // *PanicError (a failing OnError is not reported to itself); after a
 // Goexit on the client's goroutine, run starts another that goes on.
 func (cl *Client) callback(name string, f func()) {
-	guard(f, func(v any, goexit bool) {
+	connserver.Guard(f, func(v any, goexit bool) {
 		pe := &PanicError{Callback: name, Value: v, Goexit: goexit, Stack: string(debug.Stack())}
 		if goexit {
 			cl.exited = pe // run's deferred call reports it from the next goroutine

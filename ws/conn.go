@@ -4,18 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
-	"time"
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
 
+	"github.com/wirespeed/wirespeed/internal/connserver"
 	"github.com/wirespeed/wirespeed/internal/sendq"
 )
 
@@ -34,11 +30,11 @@ type Conn struct {
 	ctx    context.Context // upgrade request's values; cancelled when the connection ends
 	cancel context.CancelFunc
 
-	mu        sync.Mutex // protects the fields below and topics (with hub.mu for topics)
+	mu        sync.Mutex // protects the fields below
 	reason    CloseReason
 	closeCode websocket.StatusCode // close frame the writer sends after draining; 0 = 1000
 	closeMsg  string
-	// topics and pending are guarded by hub.mu.
+	// topics and pending are guarded by the core's Mu.
 	topics  map[string]struct{}
 	pending int // Subscribe calls for c waiting for the broker
 
@@ -66,34 +62,21 @@ func (h *Hub) newConn(wc *websocket.Conn, cork *corkConn, r *http.Request, ip st
 		ended:      make(chan struct{}),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(r.Context()))
-	q, err := sendq.New[frame](&sendq.Options{
-		Policy:              h.opt.Policy,
-		MaxMessages:         h.opt.QueueMessages,
-		PriorityMaxMessages: h.opt.PriorityMessages,
-		MaxBytes:            h.opt.QueueBytes,
-		BlockTimeout:        h.opt.BlockTimeout,
-		OnDrop:              h.st.drops.Count,
-	})
+	q, err := sendq.New[frame](&h.core.QueueOptions)
 	if err != nil {
 		c.cancel()
 		return nil, err
 	}
 	c.q = q
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closing {
+	id, ok := h.core.Add(c)
+	if !ok {
 		c.cancel()
 		return nil, ErrHubClosed
 	}
-	h.nextID++
-	c.id = h.nextID
-	h.conns[c] = struct{}{}
-	h.st.opened.Add(1)
-	h.wg.Add(1) // the reader; a writer adds itself in kick
-	if !h.pinger {
-		h.pinger = true
-		h.wg.Go(h.pingLoop)
-	}
+	c.id = id
+	// The reader. Safe outside the core's lock: Close waits for c to end
+	// (it is registered) before it waits for WG.
+	h.core.WG.Add(1)
 	return c, nil
 }
 
@@ -117,7 +100,7 @@ func (c *Conn) kick() {
 // startWriter starts the writer goroutine; the caller has set writerOn.
 func (c *Conn) startWriter() {
 	c.hub.writerStarts.Add(1)
-	c.hub.wg.Add(1)
+	c.hub.core.WG.Add(1)
 	go c.writeLoop()
 }
 
@@ -136,8 +119,8 @@ func (c *Conn) Context() context.Context { return c.ctx }
 
 // Topics returns the topics c is subscribed to, in no particular order.
 func (c *Conn) Topics() []string {
-	c.hub.mu.Lock()
-	defer c.hub.mu.Unlock()
+	c.hub.core.Mu.Lock()
+	defer c.hub.core.Mu.Unlock()
 	out := make([]string, 0, len(c.topics)) // a nil map reads as empty
 	for t := range c.topics {
 		out = append(out, t)
@@ -232,7 +215,7 @@ const maxInlineBytes = 16 << 10
 // the caller must queue the message instead. It takes the writer role
 // (writerOn) for the write, so the queue's order holds: what is queued
 // meanwhile waits for it and is written after it.
-func (c *Conn) offer(w *inlineWriter, fr []byte, size int) bool {
+func (c *Conn) offer(w *connserver.InlineWriter, fr []byte, size int) bool {
 	if c.cork.rc == nil || !c.writerOn.CompareAndSwap(false, true) { // rc is set before c is shared
 		return false
 	}
@@ -243,7 +226,7 @@ func (c *Conn) offer(w *inlineWriter, fr []byte, size int) bool {
 	sent, rest := c.cork.writeInline(w, fr)
 	if sent {
 		c.hub.st.msgsOut.Add(1)
-		c.hub.st.bytesOut.Add(uint64(size))
+		c.hub.core.Counters.BytesOut.Add(uint64(size))
 	}
 	if rest { // the socket is full: the writer writes the rest first
 		c.startWriter() // the fan-out's goroutine is counted: wg is not at zero
@@ -257,7 +240,7 @@ func (c *Conn) offer(w *inlineWriter, fr []byte, size int) bool {
 }
 
 func (c *Conn) pushItem(ctx context.Context, it sendq.Item[frame]) error {
-	if c.hub.shut.Load() {
+	if c.hub.core.Closing() {
 		return &closedError{hub: true}
 	}
 	err := c.q.Push(ctx, it)
@@ -275,10 +258,10 @@ func (c *Conn) pushItem(ctx context.Context, it sendq.Item[frame]) error {
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()): // Block's wait ended
 		return err
 	case errors.Is(err, sendq.ErrClosed):
-		return &closedError{hub: c.hub.shut.Load()}
+		return &closedError{hub: c.hub.core.Closing()}
 	}
 	// The queue failed with the cause the connection ended for.
-	return &closedError{hub: c.hub.shut.Load(), cause: err}
+	return &closedError{hub: c.hub.core.Closing(), cause: err}
 }
 
 // Close sends a close frame with code and reason after the messages
@@ -319,368 +302,4 @@ func (c *Conn) setReason(r CloseReason) {
 		c.reason = r
 	}
 	c.mu.Unlock()
-}
-
-// joinBufs holds the buffers text messages are joined in (JoinSeparator)
-// during a writer pass; reusing them saves growing one from scratch at
-// every pass of a writer that went idle in between.
-var joinBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
-
-// Batch bounds: a writer wakeup writes at most this many queued messages
-// (or bytes, whichever comes first) with one system call, so a ping or
-// close frame collected meanwhile waits for at most one batch.
-const (
-	maxBatchMessages = 256
-	maxBatchBytes    = 64 << 10
-)
-
-// writeLoop takes everything queued at each pass and writes it as
-// separate WebSocket messages through the cork: one system call per batch
-// instead of one per message. It returns when the queue has stayed empty
-// until a linger tick (kick starts it again) or, for good, once the queue
-// is closed or failed.
-func (c *Conn) writeLoop() {
-	h := c.hub
-	defer h.wg.Done()
-	if err := c.cork.flushRest(time.Now().Add(h.opt.WriteTimeout)); err != nil {
-		c.writeFailed(err)
-		return
-	}
-	busy := false // the last pass wrote more than one message
-	for {
-		it, ok, err := c.q.Poll()
-		if err != nil {
-			c.endWrites(err)
-			return
-		}
-		if !ok && busy {
-			// Under load more is usually on its way: look once more
-			// before parking.
-			busy = false
-			runtime.Gosched()
-			continue
-		}
-		if !ok && c.linger() {
-			continue
-		}
-		if !ok {
-			// Idle: stop, unless a push or close slipped in after Poll
-			// (its kick saw this writer running and started none). The
-			// queue gives back its slots while idle.
-			c.q.Release()
-			c.writerOn.Store(false)
-			if !c.q.Ready() || !c.writerOn.CompareAndSwap(false, true) {
-				return
-			}
-			continue
-		}
-		c.cork.cork()
-		var n, size int
-		for {
-			if sep := h.opt.JoinSeparator; sep != nil && !it.Priority && it.Value.typ == websocket.MessageText {
-				if c.join == nil {
-					c.join = joinBufs.Get().(*[]byte)
-				}
-				if c.joined > 0 {
-					*c.join = append(*c.join, sep...)
-				}
-				*c.join = append(*c.join, it.Value.data...)
-				c.joined++
-			} else {
-				if err = c.flushJoined(); err != nil {
-					break
-				}
-				if err = c.writeFrame(it.Value.typ, it.Value.data); err != nil {
-					break
-				}
-			}
-			n++
-			size += len(it.Value.data)
-			if n >= maxBatchMessages || size >= maxBatchBytes {
-				break
-			}
-			if it, ok = c.q.TryNext(); !ok {
-				break
-			}
-		}
-		if err == nil {
-			err = c.flushJoined()
-		}
-		if c.join != nil { // give the buffer back: the connection may go idle
-			if cap(*c.join) <= maxBatchBytes+64<<10 {
-				*c.join = (*c.join)[:0]
-				joinBufs.Put(c.join)
-			}
-			c.join, c.joined = nil, 0
-		}
-		if uerr := c.cork.uncork(time.Now().Add(h.opt.WriteTimeout)); err == nil {
-			err = uerr
-		}
-		busy = n > 1
-		h.st.msgsOut.Add(uint64(n))
-		h.st.bytesOut.Add(uint64(size))
-		if err != nil {
-			c.writeFailed(err)
-			return
-		}
-	}
-}
-
-// linger waits for more messages for lingerWait of the hub's linger
-// ticks (200–300ms, with no timer of its own): under a steady feed the
-// writer stays parked between messages instead of exiting and being
-// started again for each one. It reports whether there is work.
-func (c *Conn) linger() bool {
-	tick := c.hub.lingerChan()
-	ready := c.q.ReadyChan()
-	if c.q.Ready() {
-		return true
-	}
-	select {
-	case <-ready:
-		return true
-	case <-tick:
-		return c.q.Ready()
-	case <-c.ctx.Done():
-		return c.q.Ready()
-	}
-}
-
-// writeFrame collects one message in the corked connection. Corked writes
-// do not block on the network, so they need no deadline; uncork's write
-// carries WriteTimeout.
-func (c *Conn) writeFrame(typ websocket.MessageType, data []byte) error {
-	if c.cork.frames {
-		return c.cork.appendFrame(byte(typ), data)
-	}
-	return c.ws.Write(context.Background(), typ, data)
-}
-
-// flushJoined writes the text messages joined so far as one message.
-func (c *Conn) flushJoined() error {
-	if c.joined == 0 {
-		return nil
-	}
-	err := c.writeFrame(websocket.MessageText, *c.join)
-	*c.join, c.joined = (*c.join)[:0], 0
-	return err
-}
-
-// endWrites ends the writer for good, after the queue was closed or
-// failed: writerOn stays set, so kick starts no other.
-func (c *Conn) endWrites(err error) {
-	c.finishWrites(err)
-	c.cancel() // the connection is closed: end the reader (and a ping)
-	c.q.CloseWithError(err)
-	close(c.writerDone)
-}
-
-// writeFailed ends the writer for good after a failed write. The reader
-// is not cut off at once: when the client closed the connection (coder/
-// websocket closes it after answering the client's close frame, or the
-// peer reset it), the reader is about to say so, and the close is counted
-// as the client's. It gets closeFlushTimeout to do so; a write that timed
-// out ends it at once.
-func (c *Conn) writeFailed(err error) {
-	timedOut := errors.Is(err, os.ErrDeadlineExceeded)
-	if timedOut {
-		c.setReason(ReasonWriteTimeout) // unless the hub or reader decided first
-	}
-	// Later pushes fail with err instead of waiting for a writer; before
-	// cancel, so the reader it ends does not close the queue first with
-	// its own "context canceled".
-	c.q.CloseWithError(err)
-	if timedOut {
-		c.cancel()
-	} else {
-		c.cork.expireReads(time.Now().Add(closeFlushTimeout))
-	}
-	close(c.writerDone)
-}
-
-// ping runs on a short-lived goroutine started by the hub's pinger, so
-// messages keep flowing while it waits for the pong.
-func (c *Conn) ping() {
-	defer c.pinging.Store(false)
-	h := c.hub
-	ctx, cancel := context.WithTimeout(c.ctx, h.opt.PongTimeout)
-	defer cancel()
-	start := time.Now()
-	err := c.ws.Ping(ctx)
-	if err == nil {
-		h.st.recordRTT(time.Since(start))
-		return
-	}
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) && c.ctx.Err() == nil {
-		h.st.pingTimeouts.Add(1)
-		c.abort(ReasonPingTimeout)
-	}
-}
-
-// finishWrites ends the writer after Next failed: a graceful close sends
-// the pending close frame, a failed queue ends the connection.
-func (c *Conn) finishWrites(err error) {
-	if errors.Is(err, sendq.ErrClosed) {
-		c.mu.Lock()
-		code, msg := c.closeCode, c.closeMsg
-		c.mu.Unlock()
-		if code == 0 {
-			code = websocket.StatusNormalClosure
-		}
-		// Close waits for the client's close frame (which the reader
-		// receives) for at most 5s, then drops the TCP connection.
-		c.ws.Close(code, msg)
-		return
-	}
-	if errors.Is(err, sendq.ErrSlowConsumer) {
-		c.setReason(ReasonSlowConsumer)
-		c.ws.Close(websocket.StatusPolicyViolation, "slow consumer")
-	}
-}
-
-// readLoop is the connection's reader goroutine. Its deferred call ends
-// the connection whichever way reading stopped, including a
-// runtime.Goexit in a callback (which callback has counted, and which has
-// started a close with 1011 that drain completes).
-func (c *Conn) readLoop() {
-	defer c.hub.wg.Done()
-	var failed error
-	defer func() {
-		if failed != nil {
-			c.readFailed(failed)
-		} else {
-			c.drain()
-		}
-		c.ws.CloseNow()
-		c.cleanup()
-	}()
-	failed = c.read()
-}
-
-// read runs OnConnect, then reads messages into OnMessage until a read
-// fails (the error) or the hub starts closing a sound connection (nil):
-// invalid UTF-8, or a callback that panicked.
-func (c *Conn) read() error {
-	h := c.hub
-	if h.opt.OnConnect != nil && !c.callback(func() { h.opt.OnConnect(c.ctx, c) }) {
-		return nil
-	}
-	for {
-		typ, data, err := c.ws.Read(c.ctx)
-		if err != nil {
-			return err
-		}
-		h.st.msgsIn.Add(1)
-		h.st.bytesIn.Add(uint64(len(data)))
-		if typ == websocket.MessageText && !utf8.Valid(data) {
-			c.setReason(ReasonInvalidUTF8)
-			c.closeWith(websocket.StatusInvalidFramePayloadData, "invalid UTF-8 in text message")
-			return nil
-		}
-		if h.opt.ClientTopics && typ == websocket.MessageText {
-			if handled, ok := c.control(data); !ok {
-				return nil
-			} else if handled {
-				continue
-			}
-		}
-		if h.opt.OnMessage != nil && !c.callback(func() { h.opt.OnMessage(c.ctx, c, typ, data) }) {
-			return nil
-		}
-	}
-}
-
-// drain completes a close the hub started while the connection is sound
-// (invalid UTF-8): the reader must keep reading while the writer closes,
-// or the close handshake cannot complete. It reads until the writer is
-// gone.
-func (c *Conn) drain() {
-	c.q.Close()
-	c.kick()
-	for {
-		select {
-		case <-c.writerDone:
-			return
-		default:
-		}
-		if _, _, err := c.ws.Read(c.ctx); err != nil {
-			// The handshake is over or cannot finish: end the writer,
-			// even inside a Close waiting for it.
-			c.cancel()
-			c.ws.CloseNow()
-			<-c.writerDone
-			return
-		}
-	}
-}
-
-// readFailed ends the connection after a read failed; nothing more is
-// read from the client. A client that broke the protocol gets its close
-// frame (1002, or 1009 for a message over ReadLimit, which coder/websocket
-// has sent already) and the TCP connection is closed at once, without
-// waiting for a close handshake the peer may never finish.
-func (c *Conn) readFailed(err error) {
-	switch {
-	case websocket.CloseStatus(err) != -1:
-		// The client's close frame: coder/websocket has answered it and
-		// closed the connection (or a Close of ours in progress will).
-		c.setReason(ReasonClient)
-	case c.ctx.Err() != nil:
-		// The hub ended the connection, with its reason.
-	case isReadLimit(err):
-		c.setReason(ReasonTooBig)
-		c.failClose(websocket.StatusMessageTooBig, "")
-	case isIOError(err):
-		// The connection failed or the peer went away: nothing to say.
-	default:
-		c.setReason(ReasonProtocol)
-		c.failClose(websocket.StatusProtocolError, "protocol error")
-	}
-	c.cancel()
-	c.ws.CloseNow()
-	c.q.CloseWithError(fmt.Errorf("read: %w", err))
-	c.kick() // a writer ends now (or starts to end at once)
-	<-c.writerDone
-}
-
-// failClose sends a close frame with code, unless coder/websocket sent
-// one already for the error it found, and closes the connection. Reads
-// are made to fail first: Close would otherwise parse what the peer sent
-// after the bad frame and wait up to 5s for its close frame. Only bytes
-// already buffered are looked at, and since the close frame goes first
-// nothing is answered.
-func (c *Conn) failClose(code websocket.StatusCode, reason string) {
-	c.cork.stop(time.Now().Add(closeFlushTimeout))
-	c.ws.Close(code, reason)
-}
-
-// isIOError reports whether a read failed in the transport rather than
-// in the WebSocket protocol.
-func isIOError(err error) bool {
-	var ne net.Error
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, net.ErrClosed) || errors.As(err, &ne)
-}
-
-func (c *Conn) cleanup() {
-	h := c.hub
-	c.cancel()
-	h.mu.Lock()
-	for t := range c.topics {
-		h.unsubscribeLocked(c, t)
-	}
-	delete(h.conns, c)
-	h.releaseLocked(c.ip)
-	c.mu.Lock()
-	r := c.reason
-	if r == "" {
-		r = ReasonError
-	}
-	c.mu.Unlock()
-	h.st.closedBy(r)
-	h.mu.Unlock()
-	defer close(c.ended) // also after a runtime.Goexit in OnClose
-	if h.opt.OnClose != nil {
-		guard(func() { h.opt.OnClose(c, r) }, h.countFailed)
-	}
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/wirespeed/wirespeed/internal/connserver"
 )
 
 // coder/websocket flushes its buffered writer, one write system call, at
@@ -188,14 +190,14 @@ func encodeFrame(b []byte, typ byte, p []byte) []byte {
 // true when the socket took part of it: the remainder is collected, and
 // the caller must start the writer, whose flushRest writes it before
 // anything else.
-func (c *corkConn) writeInline(w *inlineWriter, fr []byte) (sent, rest bool) {
+func (c *corkConn) writeInline(w *connserver.InlineWriter, fr []byte) (sent, rest bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.rc == nil || c.err != nil || c.closed || c.closeSent || c.corked || c.writing ||
 		c.written != c.queued || !c.stopAt.IsZero() {
 		return false, false
 	}
-	n, _ := w.write(c.rc, fr) // an error other than a full socket: the writer meets it
+	n, _ := w.Write(c.rc, fr) // an error other than a full socket: the writer meets it
 	if n <= 0 {
 		return false, false
 	}

@@ -12,17 +12,41 @@
 //			c.Send(ctx, typ, b) // echo
 //		},
 //	})
+//	defer hub.Close()
 //	mux.Handle("GET /ws", hub)
+//	srv, err := httpx.NewServer(mux, nil) // or an *http.Server
 //	hub.RegisterOnShutdown(srv, 10*time.Second)
+//	go srv.Serve(l, nil) // l: a net.Listener
 //	hub.Publish(ctx, "news", []byte(`{"headline":"…"}`))
+//	srv.Shutdown(ctx) // on SIGTERM: the drain closes the connections with 1001
+//
+// RegisterOnShutdown takes anything with RegisterOnShutdown(func()):
+// httpx.Server runs the hook when its drain starts (while the readiness
+// endpoint answers 503 and a load balancer still sends traffic), so
+// upgrades get 503 and clients reconnect to another instance; an
+// *http.Server runs it from its Shutdown.
+//
+// # Options
+//
+// Options follow one rule across wirespeed: a nil *Options and a zero field
+// select the documented default; a negative value switches a limit or
+// feature off where the field says so and is otherwise an error from the
+// constructor. In HubOptions, ReadLimit, MaxConns, MaxConnsPerIP and
+// MaxTopicsPerConn take a negative value as "no limit", PingInterval as
+// "no heartbeats", ShutdownBatch as "all at once" and ShutdownJitter as
+// "no pause"; NewHub names any other negative field in its error.
 //
 // # Accepting
 //
-// Before the upgrade the hub refuses, with HTTP 503 and Retry-After, a
-// connection over MaxConns or MaxConnsPerIP or during shutdown, and with
-// 403 a browser page from another origin unless OriginPatterns allow it
-// (cross-site WebSocket hijacking: the browser sends cookies with the
-// upgrade). Compression is off by default: permessage-deflate with context
+// Before the upgrade the hub refuses, with 403, a browser page from
+// another origin unless OriginPatterns allow it (cross-site WebSocket
+// hijacking: the browser sends cookies with the upgrade), and with HTTP
+// 503 and Retry-After a connection over MaxConns or MaxConnsPerIP or
+// during shutdown. A connection counts against the limits, and in
+// Stats.Conns, from the moment it is admitted (before the handshake) until
+// it is released, as in sse. The admission, limits, origin check, topic
+// registry, heartbeat clock and shutdown are the connection-server core
+// the hub shares with sse. Compression is off by default: permessage-deflate with context
 // takeover keeps about 1.2 MB of deflate state per connection.
 //
 // # Goroutines and messages
@@ -115,8 +139,8 @@
 // # Shutdown
 //
 // net/http does not track hijacked connections, so srv.Shutdown does not
-// close them: call Hub.Shutdown from srv.RegisterOnShutdown (or use
-// Hub.RegisterOnShutdown). Shutdown flushes each connection's queue and
+// close them: wire Hub.Shutdown into the server with Hub.RegisterOnShutdown
+// (an httpx.Server or an *http.Server). Shutdown flushes each connection's queue and
 // sends 1001 "going away" with a reconnect hint in the reason, in batches
 // with random pauses so clients do not all reconnect at once. Close drops
 // everything at once. Both join every goroutine the hub started.

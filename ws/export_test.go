@@ -3,6 +3,8 @@ package ws
 import (
 	"net"
 	"time"
+
+	"github.com/wirespeed/wirespeed/internal/connserver"
 )
 
 // Parsers of untrusted input, for the fuzz tests.
@@ -18,7 +20,7 @@ func NewCorkConn(c net.Conn, frames bool) *CorkConn {
 	cc := newCorkConn(c)
 	cc.frames = frames
 	if frames {
-		cc.rc = rawConn(c)
+		cc.rc = connserver.RawConn(c)
 	}
 	return &CorkConn{cc}
 }
@@ -27,7 +29,7 @@ func NewCorkConn(c net.Conn, frames bool) *CorkConn {
 // is false when nothing was written. What the socket did not take is then
 // written the way the writer does when it starts.
 func (c *CorkConn) WriteInline(typ byte, p []byte) (sent bool, err error) {
-	sent, rest := c.c.writeInline(newInlineWriter(), encodeFrame(nil, typ, p))
+	sent, rest := c.c.writeInline(connserver.NewInlineWriter(), encodeFrame(nil, typ, p))
 	if rest {
 		err = c.c.flushRest(time.Now().Add(10 * time.Second))
 	}

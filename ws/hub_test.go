@@ -560,6 +560,8 @@ func TestNewHubInvalid(t *testing.T) {
 		{"policy", ws.HubOptions{Policy: 99}},
 		{"topic policy", ws.HubOptions{TopicPolicy: map[string]ws.Policy{"a": 99}}},
 		{"reason", ws.HubOptions{ShutdownReason: strings.Repeat("x", 124)}},
+		{"AllowTopic and PublicTopics", ws.HubOptions{PublicTopics: []string{"a"}, AllowTopic: func(*ws.Conn, string) bool { return true }}},
+		{"malformed origin pattern", ws.HubOptions{OriginPatterns: []string{"[x"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := ws.NewHub(&tc.opts); err == nil {

@@ -34,11 +34,14 @@ const (
 
 // Stats is a snapshot of a hub's counters; totals count from NewHub.
 type Stats struct {
-	Conns             int                    // open connections now
+	// Conns counts the connections against MaxConns now: open ones and
+	// those admitted and still in their handshake (sse counts the same
+	// way, from admission to release).
+	Conns             int
 	Opened            uint64                 // connections accepted
 	Closed            map[CloseReason]uint64 // connections ended, by reason
 	RejectedLimit     uint64                 // upgrades refused with 503 (connection limits or shutting down)
-	RejectedHandshake uint64                 // upgrades that failed (origin 403, bad handshake)
+	RejectedHandshake uint64                 // upgrades refused or failed before the upgrade (origin 403, bad handshake)
 	Topics            int                    // topics with local subscribers now
 
 	MessagesIn  uint64 // messages read from clients (control messages included)
@@ -70,15 +73,11 @@ type Stats struct {
 	CallbackPanics uint64
 }
 
+// counters are the hub's own; the shared ones are the core's.
 type counters struct {
-	opened, rejected, rejectedHandshake atomic.Uint64
-	msgsIn, bytesIn, msgsOut, bytesOut  atomic.Uint64
-	brokerSkipped, pingTimeouts         atomic.Uint64
-	callbackPanics                      atomic.Uint64
-	drops                               sendq.DropCounts // every queue's OnDrop
+	rejectedHandshake, msgsIn, bytesIn, msgsOut, pingTimeouts atomic.Uint64
 
 	mu       sync.Mutex // protects the fields below
-	closed   map[CloseReason]uint64
 	rttLast  time.Duration
 	rttSum   time.Duration
 	rttN     int64
@@ -93,52 +92,28 @@ func (s *counters) recordRTT(d time.Duration) {
 	s.mu.Unlock()
 }
 
-// closedBy is called with hub.mu held.
-func (s *counters) closedBy(r CloseReason) {
-	s.mu.Lock()
-	s.closed[r]++
-	s.mu.Unlock()
-}
-
 func isReadLimit(err error) bool { return errors.Is(err, websocket.ErrMessageTooBig) }
 
 // Stats returns a snapshot of the hub's counters. It visits every open
 // connection's queue, so call it at a human pace (a page refresh), not per
 // message.
 func (h *Hub) Stats() Stats {
-	h.mu.Lock()
-	conns := make([]*Conn, 0, len(h.conns))
-	for c := range h.conns {
-		conns = append(conns, c)
+	sn := h.core.Snapshot(func(c *Conn) sendq.Stats { return c.q.Stats() })
+	st := Stats{Conns: sn.Conns, Topics: sn.Topics, Opened: sn.Opened, RejectedLimit: sn.RejectedLimit, BrokerSkipped: sn.BrokerSkipped}
+	st.RejectedHandshake = h.st.rejectedHandshake.Load() + sn.RejectedOrigin
+	st.QueueDepthMax, st.QueueDepthP50, st.QueueDepthP99 = sn.Depth.Max, sn.Depth.P50, sn.Depth.P99
+	st.OldestQueuedAge, st.LaggingConns, st.CallbackPanics = sn.Depth.OldestAge, sn.Depth.Lagging, sn.CallbackPanics
+	st.DroppedOldest, st.DroppedNewest, st.Coalesced, st.DroppedTooLarge = sn.DroppedOldest, sn.DroppedNewest, sn.Coalesced, sn.DroppedTooLarge
+	st.MessagesIn, st.BytesIn = h.st.msgsIn.Load(), h.st.bytesIn.Load()
+	st.MessagesOut, st.BytesOut = h.st.msgsOut.Load(), sn.BytesOut
+	st.PingTimeouts = h.st.pingTimeouts.Load()
+	st.Closed = make(map[CloseReason]uint64, len(sn.Closed))
+	for r, n := range sn.Closed {
+		st.Closed[CloseReason(r)] = n
 	}
-	st := Stats{Conns: len(conns), Topics: len(h.topics)}
-	h.mu.Unlock()
-	qs := make([]sendq.Stats, len(conns))
-	for i, c := range conns {
-		qs[i] = c.q.Stats()
-	}
-	d := sendq.Summarize(qs)
-	st.QueueDepthMax, st.QueueDepthP50, st.QueueDepthP99 = d.Max, d.P50, d.P99
-	st.OldestQueuedAge, st.LaggingConns = d.OldestAge, d.Lagging
+	st.SlowConsumerDrop = st.Closed[ReasonSlowConsumer]
 	s := &h.st
-	st.Opened = s.opened.Load()
-	st.RejectedLimit = s.rejected.Load()
-	st.RejectedHandshake = s.rejectedHandshake.Load()
-	st.MessagesIn, st.BytesIn = s.msgsIn.Load(), s.bytesIn.Load()
-	st.MessagesOut, st.BytesOut = s.msgsOut.Load(), s.bytesOut.Load()
-	st.DroppedOldest = s.drops.Oldest.Load()
-	st.DroppedNewest = s.drops.Newest.Load()
-	st.Coalesced = s.drops.Coalesced.Load()
-	st.DroppedTooLarge = s.drops.TooLarge.Load()
-	st.BrokerSkipped = s.brokerSkipped.Load()
-	st.PingTimeouts = s.pingTimeouts.Load()
-	st.CallbackPanics = s.callbackPanics.Load()
 	s.mu.Lock()
-	st.Closed = make(map[CloseReason]uint64, len(s.closed))
-	for k, v := range s.closed {
-		st.Closed[k] = v
-	}
-	st.SlowConsumerDrop = s.closed[ReasonSlowConsumer]
 	s.peakSeen = max(s.peakSeen, st.QueueDepthMax)
 	st.QueueDepthPeak = s.peakSeen
 	st.PingRTTLast = s.rttLast

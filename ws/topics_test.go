@@ -64,34 +64,44 @@ func (cc controlClient) do(ctx context.Context, op, topic string) ws.Control {
 	return m
 }
 
+// TestClientTopicAllowList: PublicTopics or AllowTopic (not both, as in
+// sse) decide what a client may subscribe to.
 func TestClientTopicAllowList(t *testing.T) {
-	ctx := testCtx(t)
-	s := newServer(t, &ws.HubOptions{
-		ClientTopics: true,
-		PublicTopics: []string{"news"},
-		AllowTopic:   func(_ *ws.Conn, topic string) bool { return topic == "user.1" },
-		OnConnect:    func(context.Context, *ws.Conn) {},
-	})
-	cc := controlClient{t, dial(t, ctx, s.url, nil)}
-	for _, tc := range []struct {
-		topic, op string
+	for _, o := range []struct {
+		name string
+		opts ws.HubOptions
 	}{
-		{"news", ws.OpSubscribed},
-		{"user.1", ws.OpSubscribed},
-		{"admin", ws.OpError},
-		{"user.2", ws.OpError},
-		{"", ws.OpError},
+		{"public topics", ws.HubOptions{PublicTopics: []string{"news", "user.1"}}},
+		{"allow hook", ws.HubOptions{AllowTopic: func(_ *ws.Conn, topic string) bool { return topic == "news" || topic == "user.1" }}},
 	} {
-		if m := cc.do(ctx, ws.OpSubscribe, tc.topic); m.Op != tc.op {
-			t.Fatalf("subscribe %q: %+v, want %s", tc.topic, m, tc.op)
-		}
-	}
-	long := strings.Repeat("x", ws.MaxTopicLen+1)
-	if m := cc.do(ctx, ws.OpSubscribe, long); m.Op != ws.OpError || m.Topic != "" {
-		t.Fatalf("subscribe to a long name: %+v, want an error that does not echo it", m)
-	}
-	if st := s.hub.Stats(); st.Topics != 2 {
-		t.Fatalf("topics %d", st.Topics)
+		t.Run(o.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			opts := o.opts
+			opts.ClientTopics = true
+			opts.OnConnect = func(context.Context, *ws.Conn) {}
+			s := newServer(t, &opts)
+			cc := controlClient{t, dial(t, ctx, s.url, nil)}
+			for _, tc := range []struct {
+				topic, op string
+			}{
+				{"news", ws.OpSubscribed},
+				{"user.1", ws.OpSubscribed},
+				{"admin", ws.OpError},
+				{"user.2", ws.OpError},
+				{"", ws.OpError},
+			} {
+				if m := cc.do(ctx, ws.OpSubscribe, tc.topic); m.Op != tc.op {
+					t.Fatalf("subscribe %q: %+v, want %s", tc.topic, m, tc.op)
+				}
+			}
+			long := strings.Repeat("x", ws.MaxTopicLen+1)
+			if m := cc.do(ctx, ws.OpSubscribe, long); m.Op != ws.OpError || m.Topic != "" {
+				t.Fatalf("subscribe to a long name: %+v, want an error that does not echo it", m)
+			}
+			if st := s.hub.Stats(); st.Topics != 2 {
+				t.Fatalf("topics %d", st.Topics)
+			}
+		})
 	}
 }
 
