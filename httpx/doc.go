@@ -107,6 +107,23 @@
 // tell its clients to go away when draining starts, while requests are
 // still served, rather than when the listeners close.
 //
+// [ServerOptions].HTTP3Conns hands the HTTP/3 connections to an
+// [HTTP3ConnServer] instead: NewServer lets it configure the http3.Server
+// and the QUIC listener (the Server keeps its handler wrapper, idle
+// timeout and 0-RTT off), and Serve gives it each accepted QUIC
+// connection. wt.Server is one: WebTransport then shares the port, the
+// TLS config and the Alt-Svc with everything else.
+//
+//	wts, err := wt.NewServer(handler, nil)
+//	mux.Handle("/wt", wts) // WebTransport CONNECT and the WebSocket fallback
+//	srv, err := httpx.NewServer(mux, &httpx.ServerOptions{TLSConfig: tlsConfig, HTTP3Conns: wts})
+//	wts.RegisterOnShutdown(srv, 10*time.Second) // sessions told to reconnect when draining starts
+//
+// Those connections get no HTTP/3 GOAWAY (quic-go's raw connection API has
+// none): Shutdown stops accepting, waits up to DrainTimeout for HTTP/3
+// requests in flight (WebTransport sessions count as requests), then
+// closes the connections with H3_NO_ERROR.
+//
 // # Options
 //
 // Options follow one rule across wirespeed: a nil *Options and a zero field

@@ -131,7 +131,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	wg.Go(func() { errs[0] = s.h12.Shutdown(dctx) })
 	if s.h3 != nil {
 		wg.Go(func() {
-			errs[1] = s.h3.Shutdown(dctx)
+			if s.qconns != nil {
+				errs[1] = s.qconns.drain(dctx, &s.h3InFlight)
+			} else {
+				errs[1] = s.h3.Shutdown(dctx)
+			}
 			if errs[1] == nil {
 				s.h3Done()
 			}
@@ -174,6 +178,9 @@ func (s *Server) closeServers() {
 	s.h12.Close()
 	if s.h3 != nil {
 		s.h3.Close()
+	}
+	if s.qconns != nil {
+		s.qconns.close()
 	}
 	s.h3Done()
 }

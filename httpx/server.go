@@ -88,6 +88,15 @@ type ServerOptions struct {
 	// an error.
 	DrainTimeout time.Duration
 
+	// HTTP3Conns, when set, takes over the HTTP/3 connections: NewServer
+	// lets it adjust the http3.Server and quic.Config (ConfigureHTTP3),
+	// and Serve hands it every QUIC connection accepted
+	// (ServeQUICConn) instead of serving them with http3.Server. This is
+	// how wt serves WebTransport on the same UDP port, TLS config and
+	// Alt-Svc as everything else. Defaults to nil: the Server serves
+	// HTTP/3 itself. It needs TLSConfig; with DisableHTTP3 it is unused.
+	HTTP3Conns HTTP3ConnServer
+
 	// Logger receives the servers' error logs (TLS handshake errors and
 	// the like). Nil means the standard log package for HTTP/1.1 and
 	// HTTP/2 and no logging for HTTP/3.
@@ -133,6 +142,8 @@ func (o *ServerOptions) fill() error {
 		return negativeError("ServerOptions.DrainTimeout", o.DrainTimeout, "")
 	case o.TLSConfig == nil && o.AltSvcPort != 0:
 		return errors.New("httpx: ServerOptions.AltSvcPort needs TLSConfig: HTTP/3 requires TLS")
+	case o.TLSConfig == nil && o.HTTP3Conns != nil:
+		return errors.New("httpx: ServerOptions.HTTP3Conns needs TLSConfig: HTTP/3 requires TLS")
 	case o.TLSConfig != nil && len(o.TLSConfig.Certificates) == 0 && o.TLSConfig.GetCertificate == nil && o.TLSConfig.GetConfigForClient == nil:
 		return errors.New("httpx: ServerOptions.TLSConfig has no certificate (set Certificates or GetCertificate)")
 	}
@@ -151,6 +162,8 @@ type Server struct {
 	handler http.Handler
 	h12     *http.Server
 	h3      *http3.Server // nil without TLS or with DisableHTTP3
+	qcfg    *quic.Config  // the QUIC listener's; nil without h3
+	qconns  *quicConns    // HTTP3Conns' connections; nil without it
 
 	mu        sync.Mutex // protects the fields below
 	serving   bool
@@ -169,7 +182,7 @@ type Server struct {
 	h3Stopped  chan struct{} // closed when HTTP/3 serving has ended
 
 	h1Reqs, h2Reqs, h3Reqs atomic.Int64
-	inFlight               atomic.Int64
+	inFlight, h3InFlight   atomic.Int64
 	accepted, open         atomic.Int64
 	aged                   atomic.Int64
 }
@@ -235,6 +248,17 @@ func NewServer(h http.Handler, opts *ServerOptions) (*Server, error) {
 			IdleTimeout:    o.IdleTimeout,
 			Logger:         o.Logger,
 		}
+		s.qcfg = &quic.Config{}
+		if o.HTTP3Conns != nil {
+			o.HTTP3Conns.ConfigureHTTP3(s.h3, s.qcfg)
+			s.qconns = newQUICConns(o.HTTP3Conns, o.Logger)
+		}
+		// What the Server decides stays its own, whatever ConfigureHTTP3
+		// did: its handler wrapper, the idle timeout, and no 0-RTT
+		// (0-RTT requests can be replayed).
+		s.h3.Handler = http.HandlerFunc(s.serveHTTP)
+		s.qcfg.MaxIdleTimeout = min(o.IdleTimeout, 5*time.Minute)
+		s.qcfg.Allow0RTT = false
 	}
 	return s, nil
 }
@@ -318,10 +342,7 @@ func (s *Server) Serve(l net.Listener, pc net.PacketConn) error {
 		s.altSvc.Store(&alt)
 		qtr = &quic.Transport{Conn: pc}
 		var err error
-		qln, err = qtr.ListenEarly(http3.ConfigureTLSConfig(s.opts.TLSConfig), &quic.Config{
-			MaxIdleTimeout: min(s.opts.IdleTimeout, 5*time.Minute),
-			Allow0RTT:      false, // 0-RTT requests can be replayed
-		})
+		qln, err = qtr.ListenEarly(http3.ConfigureTLSConfig(s.opts.TLSConfig), s.qcfg)
 		if err != nil {
 			s.mu.Unlock()
 			qtr.Close()
@@ -345,7 +366,10 @@ func (s *Server) Serve(l net.Listener, pc net.PacketConn) error {
 		}
 		errc <- err
 	})
-	if qln != nil {
+	switch {
+	case qln != nil && s.qconns != nil:
+		wg.Go(func() { errc <- s.qconns.serve(qln) })
+	case qln != nil:
 		wg.Go(func() { errc <- s.h3.ServeListener(qln) })
 	}
 	first := <-errc
@@ -365,6 +389,9 @@ func (s *Server) Serve(l net.Listener, pc net.PacketConn) error {
 		// Shutdown, and the socket stays open until that is done.
 		qln.Close()
 		<-s.h3Stopped
+		if s.qconns != nil {
+			s.qconns.wait() // closed by now: their goroutines end
+		}
 		qtr.Close()
 		pc.Close()
 	}
@@ -383,6 +410,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.h2Reqs.Add(1)
 	case 3:
 		s.h3Reqs.Add(1)
+		s.h3InFlight.Add(1)
+		defer s.h3InFlight.Add(-1)
 	}
 	s.inFlight.Add(1)
 	defer s.inFlight.Add(-1)

@@ -120,6 +120,8 @@ func TestNewServerOptions(t *testing.T) {
 		{"negative max age", hello, &httpx.ServerOptions{MaxConnAge: -1}, false},
 		{"negative drain delay", hello, &httpx.ServerOptions{DrainDelay: -1}, false},
 		{"negative idle timeout", hello, &httpx.ServerOptions{IdleTimeout: -1}, false},
+		{"HTTP3Conns without TLS", hello, &httpx.ServerOptions{HTTP3Conns: &rawConns{}}, false},
+		{"HTTP3Conns", hello, &httpx.ServerOptions{TLSConfig: cert, HTTP3Conns: &rawConns{}}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := httpx.NewServer(tc.h, tc.opts)

@@ -85,7 +85,8 @@ window.pageClose = async (url, options) => {
 window.ready = true;
 </script>`
 
-// TestChromium runs the page in headless Chromium twice: over
+// TestChromium runs the page, served with the fallback and WebTransport
+// by one httpx.Server on one port, in headless Chromium twice: over
 // WebTransport (QUIC on loopback, the development certificate accepted
 // through serverCertificateHashes; no QUIC flags are needed beyond
 // undoing the browser helper's --disable-quic) and with WebTransport

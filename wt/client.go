@@ -117,6 +117,7 @@ func dialWT(ctx context.Context, u *url.URL, o *DialOptions, so *Options, c *cou
 		EnableStreamResetPartialDelivery: true,
 		MaxIncomingStreams:               int64(so.MaxIncomingStreams),
 		MaxIncomingUniStreams:            int64(so.MaxIncomingUniStreams) + 3,
+		KeepAlivePeriod:                  max(so.KeepAlive, 0),
 	})
 	if err != nil {
 		return nil, err

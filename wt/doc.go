@@ -16,9 +16,16 @@
 //			go func() { io.Copy(st, st); st.Close() }() // echo
 //		}
 //	}, nil)
-//	mux.Handle("/wt", srv)          // the fallback, over HTTP/1.1 and HTTP/2
+//	mux.Handle("/wt", srv)          // WebTransport and the fallback, one URL
 //	mux.Handle("/wt.js", wt.Script) // the browser module
-//	go srv.ServeQUIC(udpConn, tlsConf, mux) // WebTransport, on the same port number
+//	hs, err := httpx.NewServer(mux, &httpx.ServerOptions{
+//		TLSConfig:  tlsConf,
+//		HTTP3Conns: srv, // WebTransport on the HTTP/3 port, same Alt-Svc
+//	})
+//	srv.RegisterOnShutdown(hs, 10*time.Second) // sessions get 1001 when draining starts
+//	go hs.ListenAndServe(":443")               // TCP and UDP, one port number
+//	<-ctx.Done()                               // SIGTERM
+//	hs.Shutdown(context.Background())
 //
 // and in Go, [Dial] (WebTransport first, then the fallback) or, for a
 // service that keeps a session open, [NewClient] (redials with backoff):
@@ -30,25 +37,52 @@
 // A [Server] is an http.Handler mounted at one path: a WebSocket GET
 // there is the fallback, an HTTP/3 extended CONNECT (":protocol
 // webtransport-h3") is WebTransport. WebTransport needs the QUIC
-// connections: [Server.ServeQUIC] serves HTTP/3 on a UDP socket on its
-// own, and [Server.ConfigureHTTP3] with [Server.ServeQUICConn] wire the
-// Server into an HTTP/3 server that accepts connections itself (the hook
-// httpx.Server is to expose). Serve the UDP socket on the TCP listener's
-// port so that Alt-Svc and the browser find it, and dual-stack ("[::]")
-// for localhost: Chromium resolves localhost to ::1 and does not fall
-// back to 127.0.0.1.
+// connections. With httpx.Server, set ServerOptions.HTTP3Conns to the
+// Server: httpx calls [Server.ConfigureHTTP3] and hands every QUIC
+// connection to [Server.ServeQUICConn], so WebTransport and plain HTTP/3
+// share the UDP port, TLS config and Alt-Svc of HTTP/1.1 and HTTP/2, and
+// httpx's drain closes the connections after their requests. Any other
+// HTTP/3 server that accepts connections itself can do the same;
+// [Server.ServeQUIC] serves HTTP/3 on a UDP socket on its own. Serve the
+// UDP socket on the TCP listener's port so that Alt-Svc and the browser
+// find it, and dual-stack ("[::]") for localhost: Chromium resolves
+// localhost to ::1 and does not fall back to 127.0.0.1.
 //
 // Before either upgrade the Server refuses, with 403, a browser page from
-// another origin unless ServerOptions.OriginPatterns allows it, with 503
-// and Retry-After during shutdown, and with 400 a fallback client that
-// does not offer the wire format's version ([Subprotocol]). Shutdown
-// closes every session with [CodeGoingAway] and a reconnect hint, waits
-// for the handlers, then closes the QUIC connections.
+// another origin unless ServerOptions.OriginPatterns allows it; with 503
+// and Retry-After a session over ServerOptions.MaxSessions (10,000, both
+// transports together) or MaxSessionsPerIP (100, by ServerOptions.ClientIP)
+// and any upgrade during shutdown; and with 400 a fallback client that
+// does not offer the wire format's version ([Subprotocol]). A session
+// counts against the limits from its admission, before the handshake,
+// until its handler has returned. This admission, the session registry
+// and the drain are the connection-server core the ws Hub and the sse
+// Server use, so the three read and behave alike.
+//
+// Shutdown closes the sessions with [CodeGoingAway] and a reconnect hint,
+// ServerOptions.ShutdownBatch (100) at a time with a random pause of up to
+// ShutdownJitter (100ms) between batches so that clients do not all
+// reconnect at once, waits for the handlers, then closes the QUIC
+// connections if ServeQUIC serves them (an HTTP/3 server that handed them
+// over closes its own).
+// [Server.RegisterOnShutdown] wires Shutdown into an httpx.Server's drain
+// (it runs when draining starts, while the listeners still serve) or an
+// *http.Server's Shutdown.
 //
 // A handler runs on the request's goroutine; when it returns the session
 // is closed with [CodeNormal]. A handler that panics (or calls
 // runtime.Goexit) closes its session with [CodeInternalError], is
 // counted in Stats.HandlerPanics, and the server goes on.
+//
+// # Options
+//
+// Options follow one rule across wirespeed: a nil *Options and a zero
+// field select the documented default; a negative value switches a limit
+// or feature off where the field says so and is otherwise an error from
+// the constructor, naming the field. In ServerOptions, MaxSessions and
+// MaxSessionsPerIP take a negative value as "no limit", ShutdownBatch as
+// "all at once" and ShutdownJitter as "no pause"; in Options,
+// DatagramMaxAge as "no age limit".
 //
 // # What each transport gives
 //

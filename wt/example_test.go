@@ -7,12 +7,17 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"os/signal"
+	"syscall"
+	"time"
 
+	"github.com/wirespeed/wirespeed/httpx"
 	"github.com/wirespeed/wirespeed/wt"
 )
 
-// The package doc's quick start: an echo server on both transports and
-// the browser module, on one port number.
+// The package doc's quick start: an echo server on both transports, the
+// browser module and the rest of the site, on one port number through an
+// httpx.Server, drained on SIGTERM.
 func Example() {
 	var tlsConf *tls.Config // the certificate, as for HTTPS
 	srv, err := wt.NewServer(func(ctx context.Context, s wt.Session) {
@@ -28,14 +33,40 @@ func Example() {
 		log.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/wt", srv)          // the fallback, over HTTP/1.1 and HTTP/2
+	mux.Handle("/wt", srv)          // WebTransport and the fallback, one URL
 	mux.Handle("/wt.js", wt.Script) // the browser module
-	udpConn, err := net.ListenPacket("udp", "[::]:8443")
+	hs, err := httpx.NewServer(mux, &httpx.ServerOptions{
+		TLSConfig:  tlsConf,
+		HTTP3Conns: srv, // WebTransport on the HTTP/3 port, same Alt-Svc
+	})
 	if err != nil {
 		log.Fatal(err)
 	}
-	go srv.ServeQUIC(udpConn, tlsConf, mux) // WebTransport, on the same port number
+	srv.RegisterOnShutdown(hs, 10*time.Second) // sessions get 1001 when draining starts
+	go hs.ListenAndServe(":443")               // TCP and UDP, one port number
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	hs.Shutdown(context.Background())
+}
+
+// ServeQUIC serves WebTransport on its own UDP socket, next to a plain
+// http.Server on the TCP port with the same number.
+func ExampleServer_ServeQUIC() {
+	var tlsConf *tls.Config
+	srv, err := wt.NewServer(func(ctx context.Context, s wt.Session) { <-ctx.Done() }, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/wt", srv)
+	udpConn, err := net.ListenPacket("udp", "[::]:8443") // dual-stack: Chromium tries ::1 for localhost
+	if err != nil {
+		log.Fatal(err)
+	}
+	go srv.ServeQUIC(udpConn, tlsConf, mux)
 	hs := &http.Server{Addr: ":8443", Handler: mux, TLSConfig: tlsConf}
+	srv.RegisterOnShutdown(hs, 0)
 	log.Fatal(hs.ListenAndServeTLS("", ""))
 }
 

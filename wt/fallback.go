@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -50,10 +51,10 @@ type muxSession struct {
 	ctrlWake   chan struct{}
 	maxDgram   int // the smaller of ours and the peer's
 
-	out  *dgramOut
-	in   *dgramIn
-	wg   sync.WaitGroup
-	done chan struct{} // closed when both goroutines have ended
+	out   *dgramOut
+	in    *dgramIn
+	loops atomic.Int32  // the read and write loops still running
+	done  chan struct{} // closed when both loops have ended
 }
 
 func newMuxSession(conn *websocket.Conn, server bool, o *Options, c *counters, remote net.Addr) *muxSession {
@@ -91,15 +92,19 @@ func (s *muxSession) start() error {
 	}
 	s.c.total.Add(1)
 	s.c.ws.Add(1)
-	s.wg.Add(2)
+	s.loops.Store(2)
 	go s.readLoop()
 	go s.writeLoop()
-	go func() {
-		s.wg.Wait()
+	return nil
+}
+
+// loopDone runs as each of the two loops ends; the last one marks the
+// session done (no goroutine per session waits for them).
+func (s *muxSession) loopDone() {
+	if s.loops.Add(-1) == 0 {
 		s.c.ws.Add(-1)
 		close(s.done)
-	}()
-	return nil
+	}
 }
 
 // write sends one frame within WriteTimeout. A failed write ends the
@@ -143,7 +148,7 @@ func (s *muxSession) queue(f ctrlFrame) {
 // writeLoop writes control frames (credit, stop-sending, stream limits)
 // and datagrams, so the reader never blocks on the socket.
 func (s *muxSession) writeLoop() {
-	defer s.wg.Done()
+	defer s.loopDone()
 	var buf []byte
 	for {
 		s.mu.Lock()
@@ -196,7 +201,7 @@ func (s *muxSession) writeLoop() {
 }
 
 func (s *muxSession) readLoop() {
-	defer s.wg.Done()
+	defer s.loopDone()
 	defer s.finish()
 	for {
 		typ, msg, err := s.conn.Read(s.ioCtx)

@@ -11,13 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wirespeed/wirespeed/httpx"
 	"github.com/wirespeed/wirespeed/internal/devcert"
 	"github.com/wirespeed/wirespeed/wt"
 )
 
 // env is a wt.Server on one port number: HTTPS (h1/h2, the fallback) on
-// TCP and HTTP/3 (WebTransport) on UDP, both on 127.0.0.1, the way
-// httpx.Server serves them.
+// TCP and HTTP/3 (WebTransport) on UDP, both on 127.0.0.1: through an
+// httpx.Server (startEnv), as the package doc recommends, or with
+// http.Server and Server.ServeQUIC (startStandalone).
 type env struct {
 	srv  *wt.Server
 	cert *devcert.Cert
@@ -32,7 +34,9 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-func startEnv(t *testing.T, h wt.Handler, opts *wt.ServerOptions) *env {
+// newServer makes a development certificate and a wt.Server for h,
+// mounted at /wt on a new mux.
+func newServer(t *testing.T, h wt.Handler, opts *wt.ServerOptions) (*devcert.Cert, *wt.Server, *http.ServeMux) {
 	t.Helper()
 	cert, err := devcert.New()
 	if err != nil {
@@ -44,26 +48,40 @@ func startEnv(t *testing.T, h wt.Handler, opts *wt.ServerOptions) *env {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/wt", srv)
-	var (
-		l  net.Listener
-		pc net.PacketConn
-	)
-	for range 20 {
-		l, err = net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		pc, err = net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(port))
-		if err == nil {
-			break
-		}
-		l.Close()
-	}
+	return cert, srv, mux
+}
+
+func startEnv(t *testing.T, h wt.Handler, opts *wt.ServerOptions) *env {
+	t.Helper()
+	cert, srv, mux := newServer(t, h, opts)
+	hs, err := httpx.NewServer(mux, &httpx.ServerOptions{TLSConfig: cert.ServerTLS(), HTTP3Conns: srv})
 	if err != nil {
 		t.Fatal(err)
 	}
+	l, pc, err := httpx.Listen("127.0.0.1:0") // one port number, TCP and UDP
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(l, pc) }()
+	t.Cleanup(func() {
+		srv.Close()
+		hs.Close()
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("httpx Serve: %v", err)
+		}
+	})
 	port := l.Addr().(*net.TCPAddr).Port
+	return &env{srv: srv, cert: cert, url: "https://127.0.0.1:" + strconv.Itoa(port) + "/wt", port: port, mux: mux}
+}
+
+func startStandalone(t *testing.T, h wt.Handler, opts *wt.ServerOptions) *env {
+	t.Helper()
+	cert, srv, mux := newServer(t, h, opts)
+	l, pc, err := httpx.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	hs := &http.Server{Handler: mux, TLSConfig: cert.ServerTLS(), ReadHeaderTimeout: 10 * time.Second}
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = hs.ServeTLS(l, "", "") })
@@ -77,6 +95,7 @@ func startEnv(t *testing.T, h wt.Handler, opts *wt.ServerOptions) *env {
 		hs.Close()
 		wg.Wait()
 	})
+	port := l.Addr().(*net.TCPAddr).Port
 	return &env{srv: srv, cert: cert, url: "https://127.0.0.1:" + strconv.Itoa(port) + "/wt", port: port, mux: mux}
 }
 

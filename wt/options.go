@@ -58,6 +58,13 @@ type Options struct {
 	// this in the queue, like the browser's outgoingMaxAge. Defaults to
 	// 1s; negative means no limit.
 	DatagramMaxAge time.Duration
+	// KeepAlive is how often a WebTransport session's QUIC connection
+	// sends a PING while idle (quic-go caps it at half the idle timeout),
+	// so that a quiet session outlives the QUIC idle timeout (quic-go's
+	// default is 30s; an httpx.Server's is its IdleTimeout) and NAT
+	// bindings. Defaults to 15s; negative means none: an idle session then
+	// ends at the idle timeout. The fallback sends no pings of its own.
+	KeepAlive time.Duration
 	// WriteTimeout bounds one write on the fallback's WebSocket; a socket
 	// that takes nothing for this long ends the session (the peer is gone
 	// or not reading anything at all). Stream deadlines bound waiting for
@@ -98,6 +105,9 @@ func (o *Options) resolve() (Options, error) {
 	}
 	if r.DatagramMaxAge == 0 {
 		r.DatagramMaxAge = time.Second
+	}
+	if r.KeepAlive == 0 {
+		r.KeepAlive = 15 * time.Second
 	}
 	if r.WriteTimeout < 0 {
 		return r, fmt.Errorf("wt: Options.WriteTimeout is %v; use 0 for the default", r.WriteTimeout)

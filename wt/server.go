@@ -7,16 +7,17 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
-	"path"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/coder/websocket"
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 	"github.com/quic-go/webtransport-go"
+
+	"github.com/wirespeed/wirespeed/internal/connserver"
 )
 
 // Handler serves one session; the session is closed (CodeNormal) when it
@@ -24,20 +25,51 @@ import (
 type Handler func(ctx context.Context, s Session)
 
 // ServerOptions configures a [Server]. A nil *ServerOptions is valid and
-// means all defaults; it is copied, never changed.
+// means all defaults; it is copied, never changed. A zero field selects
+// its default; a negative one is an error from NewServer unless the field
+// gives it a meaning.
 type ServerOptions struct {
 	// Session configures every session (stream limits, windows,
 	// datagrams). Nil means the defaults of [Options].
 	Session *Options
-	// OriginPatterns are the host patterns (path.Match syntax, matched
-	// against the Origin's host, case-insensitively) of other origins
-	// whose pages may open sessions. Defaults to none: only same-origin
-	// pages and clients that send no Origin (non-browser clients) get in;
-	// a browser page from elsewhere gets 403 before the upgrade, on both
-	// transports.
+	// OriginPatterns are host patterns (path.Match syntax, e.g.
+	// "*.example.com"; a pattern with "://" is matched against
+	// scheme://host) of cross-origin pages allowed to open sessions. The
+	// request's own host is always allowed, and so are clients that send
+	// no Origin (non-browser clients). Nil, the default, allows
+	// same-origin only: a page from elsewhere gets 403 before the
+	// upgrade, on both transports. A malformed pattern is an error.
 	OriginPatterns []string
+	// MaxSessions bounds the sessions, both transports together, counted
+	// from the moment an upgrade is admitted (before the handshake) until
+	// the handler has returned; over it, upgrades get HTTP 503 with
+	// Retry-After. Zero means the default, 10000; negative means no limit.
+	MaxSessions int
+	// MaxSessionsPerIP bounds sessions per client IP (see ClientIP),
+	// counted like MaxSessions. Zero means the default, 100; negative
+	// means no limit.
+	MaxSessionsPerIP int
+	// RetryAfter is the Retry-After given with a 503, rounded up to whole
+	// seconds. Zero means the default, 5s; negative is an error.
+	RetryAfter time.Duration
+	// ClientIP returns the client address used for MaxSessionsPerIP. Set
+	// it to read a trusted proxy's X-Forwarded-For. It runs on a
+	// goroutine of its own for each upgrade: if it panics or calls
+	// runtime.Goexit, that request gets 500, Stats.HandlerPanics counts it,
+	// and the server goes on. Nil, the default, means the host part of
+	// Request.RemoteAddr.
+	ClientIP func(*http.Request) string
+	// ShutdownBatch is how many sessions Shutdown closes at a time. Zero
+	// means the default, 100; negative closes them all at once.
+	ShutdownBatch int
+	// ShutdownJitter is the largest random pause between two Shutdown
+	// batches, so clients do not reconnect in a storm. Zero means the
+	// default, 100ms; negative means no pause.
+	ShutdownJitter time.Duration
 	// ShutdownReason is the close reason Shutdown gives sessions (code
-	// CodeGoingAway). Defaults to "server shutting down; reconnect".
+	// CodeGoingAway), a hint for clients; longer than 123 bytes (what a
+	// WebSocket close frame carries) is an error. "" means the default,
+	// "server shutting down; reconnect".
 	ShutdownReason string
 }
 
@@ -55,66 +87,32 @@ type Server struct {
 	sess    Options
 	c       counters
 	fb      fallbackCounters
-	admit   admission
+	// core is the connection-server core ws and sse share: client IP,
+	// origin check, global and per-IP reservations, the session registry
+	// and the jittered drain.
+	core *connserver.Server[*entry, struct{}]
 
 	wtMu sync.Mutex // protects wts
 	wts  *webtransport.Server
 
 	mu           sync.Mutex // protects the fields below
 	closing      bool
-	sessions     map[Session]struct{}
+	standalone   bool // ServeQUIC owns the QUIC connections
 	closedC      context.Context
 	closedCancel context.CancelFunc
 
-	handlers sync.WaitGroup // the handlers' request goroutines
-	serving  sync.WaitGroup // ServeQUIC
+	serving sync.WaitGroup // ServeQUIC
 }
 
-// admission is the seam where the shared connection-server core
-// (internal/connserver: client IP, global and per-IP limits with 503 and
-// Retry-After, origin patterns) plugs in. admit runs before either
-// upgrade; when it refuses it has written the response. release is called
-// once when the session (or the failed upgrade) ends.
-type admission interface {
-	admit(w http.ResponseWriter, r *http.Request) (release func(), ok bool)
-}
-
-// originAdmission is the admission used until the core lands: the origin
-// check only.
-type originAdmission struct{ patterns []string }
-
-func (a originAdmission) admit(w http.ResponseWriter, r *http.Request) (func(), bool) {
-	if !originAllowed(r, a.patterns) {
-		http.Error(w, "wt: cross-origin request refused; add the page's host to ServerOptions.OriginPatterns", http.StatusForbidden)
-		return nil, false
-	}
-	return func() {}, true
-}
-
-// originAllowed is true for a request without Origin, a same-origin one,
-// and an origin whose host matches a pattern.
-func originAllowed(r *http.Request, patterns []string) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
-	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" {
-		return false
-	}
-	if strings.EqualFold(u.Host, r.Host) {
-		return true
-	}
-	for _, p := range patterns {
-		if ok, _ := path.Match(strings.ToLower(p), strings.ToLower(u.Host)); ok {
-			return true
-		}
-	}
-	return false
+// entry is one session in the core's registry.
+type entry struct {
+	sess  Session
+	ended chan struct{} // closed once the handler returned and the session was released
 }
 
 // NewServer returns a Server that runs h for each session. It returns an
-// error for invalid options.
+// error for invalid options (a negative value where the field gives it no
+// meaning names the field).
 func NewServer(h Handler, opts *ServerOptions) (*Server, error) {
 	if h == nil {
 		return nil, errors.New("wt: NewServer needs a handler")
@@ -123,11 +121,16 @@ func NewServer(h Handler, opts *ServerOptions) (*Server, error) {
 	if opts != nil {
 		o = *opts
 	}
-	o.OriginPatterns = append([]string(nil), o.OriginPatterns...)
-	for _, p := range o.OriginPatterns {
-		if _, err := path.Match(p, ""); err != nil {
-			return nil, fmt.Errorf("wt: ServerOptions.OriginPatterns: %q: %w", p, err)
-		}
+	v := connserver.Checker{Pkg: "wt", Type: "ServerOptions"}
+	v.Int("MaxSessions", &o.MaxSessions, 10000, true)
+	v.Int("MaxSessionsPerIP", &o.MaxSessionsPerIP, 100, true)
+	v.Int("ShutdownBatch", &o.ShutdownBatch, 100, true)
+	v.Duration("ShutdownJitter", &o.ShutdownJitter, 100*time.Millisecond, true)
+	if len(o.ShutdownReason) > 123 {
+		v.Fail(errors.New("wt: ServerOptions.ShutdownReason is longer than 123 bytes; a close reason must fit a WebSocket close frame"))
+	}
+	if v.Err != nil {
+		return nil, v.Err
 	}
 	if o.ShutdownReason == "" {
 		o.ShutdownReason = "server shutting down; reconnect"
@@ -137,21 +140,41 @@ func NewServer(h Handler, opts *ServerOptions) (*Server, error) {
 		return nil, err
 	}
 	o.Session = nil
-	return &Server{
-		handler:  h,
-		opts:     o,
-		sess:     so,
-		admit:    originAdmission{patterns: o.OriginPatterns},
-		sessions: make(map[Session]struct{}),
-	}, nil
+	s := &Server{handler: h, sess: so}
+	s.core, err = connserver.New(connserver.Config{
+		Pkg: "wt", Type: "ServerOptions",
+		MaxConns: o.MaxSessions, MaxConnsPerIP: o.MaxSessionsPerIP, RetryAfter: o.RetryAfter,
+		ClientIP: o.ClientIP, OriginPatterns: o.OriginPatterns,
+		Heartbeat: -1, LingerWait: 1, // sessions keep their own time
+		ShutdownBatch: max(o.ShutdownBatch, 0), ShutdownJitter: max(o.ShutdownJitter, 0),
+	}, nil, connserver.Hooks[*entry, struct{}]{
+		Start:  func(*connserver.Topic[*entry, struct{}]) {}, // no topics
+		Beat:   func(uint64) {},
+		GoAway: s.goAway,
+		Abort:  s.goAway,
+		Ended:  func(e *entry) <-chan struct{} { return e.ended },
+	})
+	if err != nil {
+		return nil, err
+	}
+	o.OriginPatterns = s.core.Config().OriginPatterns
+	s.opts = o
+	return s, nil
+}
+
+// goAway starts closing a session with CodeGoingAway and the reconnect
+// hint, without waiting: the handler sees its context end and returns.
+func (s *Server) goAway(e *entry) {
+	s.core.WG.Go(func() { _ = e.sess.Close(CodeGoingAway, s.opts.ShutdownReason) })
 }
 
 // ConfigureHTTP3 prepares an HTTP/3 server and its QUIC config for
 // WebTransport before it serves: the WebTransport and datagram SETTINGS,
-// QUIC datagrams and partial-delivery resets, and the incoming stream
-// limits of the session options (one WebTransport session per QUIC
-// connection, so the connection's limits are the session's; plain HTTP/3
-// requests on the connection share the bidirectional limit). Accepted QUIC
+// QUIC datagrams and partial-delivery resets, keep-alive PINGs
+// (Options.KeepAlive), and the incoming stream limits of the session
+// options (one WebTransport session per QUIC connection, so the
+// connection's limits are the session's; plain HTTP/3 requests on the
+// connection share the bidirectional limit). Accepted QUIC
 // connections must then be served by [Server.ServeQUICConn], not by the
 // HTTP/3 server. Call it once, with the server that routes the session
 // URL to this Server.
@@ -168,6 +191,9 @@ func (s *Server) ConfigureHTTP3(h3 *http3.Server, qcfg *quic.Config) {
 	qcfg.EnableStreamResetPartialDelivery = true
 	qcfg.MaxIncomingStreams = int64(s.sess.MaxIncomingStreams) + 1       // + the CONNECT stream
 	qcfg.MaxIncomingUniStreams = int64(s.sess.MaxIncomingUniStreams) + 3 // + HTTP/3 control and QPACK streams
+	// Idle plain HTTP/3 connections are still closed by the HTTP/3
+	// server's own idle timer, which PINGs do not reset.
+	qcfg.KeepAlivePeriod = max(s.sess.KeepAlive, 0)
 	h3.QUICConfig = qcfg
 	s.wtMu.Lock()
 	s.wts = &webtransport.Server{H3: h3, CheckOrigin: func(*http.Request) bool { return true }} // admission checked the origin
@@ -217,6 +243,7 @@ func (s *Server) ServeQUIC(pc net.PacketConn, tlsConf *tls.Config, h http.Handle
 		return ErrServerClosed
 	}
 	s.serving.Add(1)
+	s.standalone = true
 	s.mu.Unlock()
 	defer s.serving.Done()
 	stop := context.AfterFunc(s.closedCtx(), func() { ln.Close() })
@@ -237,77 +264,83 @@ func (s *Server) ServeQUIC(pc net.PacketConn, tlsConf *tls.Config, h http.Handle
 }
 
 // ServeHTTP upgrades a WebTransport CONNECT or a WebSocket GET and runs
-// the handler until it returns. Anything else gets 400 with a short
-// reason.
+// the handler until it returns. Before either upgrade it answers 400 for
+// anything else (or a fallback client without [Subprotocol]), 403 for a
+// cross-origin page OriginPatterns do not allow, 503 with Retry-After at
+// a session limit or while shutting down, and 500 when
+// ServerOptions.ClientIP panics or calls runtime.Goexit.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	isWT := r.Method == http.MethodConnect && (r.Proto == "webtransport-h3" || r.Proto == "webtransport")
-	if !isWT && r.Method != http.MethodGet {
+	switch {
+	case !isWT && r.Method != http.MethodGet:
 		s.c.refused.Add(1)
 		http.Error(w, "wt: want a WebTransport CONNECT or a WebSocket GET", http.StatusBadRequest)
 		return
-	}
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		s.c.refused.Add(1)
-		w.Header().Set("Retry-After", "5")
-		http.Error(w, "wt: server shutting down; retry elsewhere or later", http.StatusServiceUnavailable)
-		return
-	}
-	s.handlers.Add(1)
-	s.mu.Unlock()
-	defer s.handlers.Done()
-
-	if !isWT && !offers(r, Subprotocol) {
+	case !isWT && !offers(r, Subprotocol):
 		s.c.refused.Add(1)
 		w.Header().Set("Connection", "close")
 		http.Error(w, "wt: WebSocket fallback needs subprotocol "+Subprotocol+" (Sec-WebSocket-Protocol)", http.StatusBadRequest)
 		return
 	}
-	release, ok := s.admit.admit(w, r)
-	if !ok {
-		s.c.refused.Add(1)
+	if ok, _ := s.core.CheckOrigin(w, r); !ok {
 		return
 	}
-	defer release()
+	ip, ok := s.core.Admit(w, r)
+	if !ok {
+		return
+	}
+	sess := s.upgrade(w, r, isWT)
+	if sess == nil {
+		s.core.Release(ip)
+		return
+	}
+	e := &entry{sess: sess, ended: make(chan struct{})}
+	if _, ok := s.core.Add(e); !ok {
+		// Shutdown began during the upgrade.
+		_ = sess.Close(CodeGoingAway, s.opts.ShutdownReason)
+		s.core.Release(ip)
+		return
+	}
+	s.run(e, ip)
+}
 
-	var sess Session
-	if isWT {
-		wts := s.webtransport()
-		if wts == nil {
-			s.c.refused.Add(1)
-			http.Error(w, "wt: WebTransport not configured (Server.ConfigureHTTP3)", http.StatusNotImplemented)
-			return
-		}
-		ws, err := wts.Upgrade(w, r)
-		if err != nil {
-			s.c.refused.Add(1)
-			http.Error(w, "wt: WebTransport upgrade failed: "+err.Error(), http.StatusBadRequest)
-			return
-		}
-		qconn, _ := r.Context().Value(quicConnKey{}).(*quic.Conn)
-		ws2 := newWTSession(ws, qconn, false, &s.sess, &s.c)
-		if hs, ok := w.(http3.HTTPStreamer); ok {
-			ws2.connect = hs.HTTPStream()
-		}
-		sess = ws2
-	} else {
+// upgrade answers the upgrade and returns the session, or nil when it
+// failed (the response is written).
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, isWT bool) Session {
+	if !isWT {
 		s.fb.count(r.URL.Query().Get(FallbackParam))
 		conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 			Subprotocols:       []string{Subprotocol},
-			InsecureSkipVerify: true, // admission checked the origin
+			InsecureSkipVerify: true, // the core checked the origin
 		})
 		if err != nil {
 			s.c.refused.Add(1)
-			return // Accept wrote the response
+			return nil // Accept wrote the response
 		}
 		ms := newMuxSession(conn, true, &s.sess, &s.c, remoteAddr(r))
 		if ms.start() != nil {
-			return
+			return nil
 		}
-		sess = ms
+		return ms
 	}
-	s.run(sess)
+	wts := s.webtransport()
+	if wts == nil {
+		s.c.refused.Add(1)
+		http.Error(w, "wt: WebTransport not configured (Server.ConfigureHTTP3)", http.StatusNotImplemented)
+		return nil
+	}
+	ws, err := wts.Upgrade(w, r)
+	if err != nil {
+		s.c.refused.Add(1)
+		http.Error(w, "wt: WebTransport upgrade failed: "+err.Error(), http.StatusBadRequest)
+		return nil
+	}
+	qconn, _ := r.Context().Value(quicConnKey{}).(*quic.Conn)
+	sess := newWTSession(ws, qconn, false, &s.sess, &s.c)
+	if hs, ok := w.(http3.HTTPStreamer); ok {
+		sess.connect = hs.HTTPStream()
+	}
+	return sess
 }
 
 func offers(r *http.Request, proto string) bool {
@@ -328,96 +361,89 @@ func remoteAddr(r *http.Request) net.Addr {
 	return nil
 }
 
-// run registers the session, runs the handler and closes the session.
-func (s *Server) run(sess Session) {
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		_ = sess.Close(CodeGoingAway, s.opts.ShutdownReason)
-		return
-	}
-	s.sessions[sess] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.sessions, sess)
-		s.mu.Unlock()
-	}()
-	if !s.call(sess) {
-		s.c.panics.Add(1)
-		_ = sess.Close(CodeInternalError, "handler failed")
-		return
-	}
-	_ = sess.Close(CodeNormal, "")
-}
-
-// call runs the handler, reporting false when it panicked or called
-// runtime.Goexit (the deferred close still runs then).
-func (s *Server) call(sess Session) (ok bool) {
+// run runs the handler of a registered session, then closes the session
+// (CodeNormal, or CodeInternalError when the handler panicked or called
+// runtime.Goexit) and releases it.
+func (s *Server) run(e *entry, ip string) {
 	returned := false
 	defer func() {
-		if !returned {
-			recover()
-			ok = false
+		if returned {
+			_ = e.sess.Close(CodeNormal, "")
+		} else {
+			_ = e.sess.Close(CodeInternalError, "handler failed")
 		}
+		s.core.Mu.Lock()
+		s.core.RemoveLocked(e, ip)
+		s.core.Mu.Unlock()
+		close(e.ended)
 	}()
-	s.handler(sess.Context(), sess)
-	returned = true
-	return true
+	returned = s.core.Recover(func() { s.handler(e.sess.Context(), e.sess) })
 }
 
 // Stats returns a snapshot of the counters; safe to call concurrently.
 func (s *Server) Stats() Stats {
 	st := s.c.snapshot()
 	st.Fallbacks = s.fb.snapshot()
+	st.HandlerPanics = int64(s.core.Counters.CallbackPanics.Load())
+	st.RejectedLimit = int64(s.core.Counters.RejectedLimit.Load())
+	st.RejectedOrigin = int64(s.core.Counters.RejectedOrigin.Load())
 	return st
 }
 
-// Shutdown stops new sessions (503 with Retry-After), closes the open
-// ones with CodeGoingAway and ShutdownReason, waits for the handlers
-// until ctx is done, then closes the QUIC connections and what remains
-// (see Close).
+// Shutdown stops new sessions (503 with Retry-After) and closes the open
+// ones with CodeGoingAway and ShutdownReason, ShutdownBatch at a time with
+// a random pause of up to ShutdownJitter between batches, so clients do
+// not reconnect in one storm. It waits for the handlers; if ctx ends
+// first, the sessions not yet told are closed at once and Shutdown
+// returns ctx.Err() once the handlers have returned. Then it closes the
+// QUIC connections if ServeQUIC serves them.
 func (s *Server) Shutdown(ctx context.Context) error {
-	sessions := s.startClosing()
-	var wg sync.WaitGroup
-	for _, sess := range sessions {
-		wg.Go(func() { _ = sess.Close(CodeGoingAway, s.opts.ShutdownReason) })
-	}
-	wg.Wait()
-	done := make(chan struct{})
-	go func() { s.handlers.Wait(); close(done) }()
-	select {
-	case <-done:
-		s.closeQUIC()
-		return nil
-	case <-ctx.Done():
-		_ = s.Close()
-		<-done
-		return ctx.Err()
-	}
+	s.beginClosing()
+	err := s.core.Shutdown(ctx)
+	s.closeQUIC()
+	return err
 }
 
-// closeQUIC closes the WebTransport server, ending its QUIC connections
-// (ServeQUIC's too), and waits for ServeQUIC.
+// closeQUIC closes the WebTransport server, ending its QUIC connections,
+// and waits for ServeQUIC, when ServeQUIC serves them.
 func (s *Server) closeQUIC() {
-	if wts := s.webtransport(); wts != nil {
-		_ = wts.Close()
-	}
+	s.closeWTS()
 	s.serving.Wait()
 }
 
-// Close stops new sessions, starts closing the open ones with
-// CodeGoingAway, closes the WebTransport server (its QUIC connections, so
-// a WebTransport peer may see the connection end before the close code)
+// closeWTS closes the WebTransport server when ServeQUIC serves its
+// connections. Connections an HTTP/3 server handed to ServeQUICConn
+// (httpx.Server's) are that server's to close: they carry its other
+// HTTP/3 requests too, which its own drain lets finish.
+func (s *Server) closeWTS() {
+	s.mu.Lock()
+	standalone := s.standalone
+	s.mu.Unlock()
+	if wts := s.webtransport(); wts != nil && standalone {
+		_ = wts.Close()
+	}
+}
+
+// Close stops new sessions, closes the QUIC connections if ServeQUIC
+// serves them (so a WebTransport peer may see the connection end before
+// the close code), closes the open sessions with CodeGoingAway at once
 // and waits for the handlers to return.
 func (s *Server) Close() error {
-	sessions := s.startClosing()
-	for _, sess := range sessions {
-		go func() { _ = sess.Close(CodeGoingAway, s.opts.ShutdownReason) }()
-	}
-	s.closeQUIC()
-	s.handlers.Wait()
-	return nil
+	s.beginClosing()
+	s.closeWTS()
+	err := s.core.Close()
+	s.serving.Wait()
+	return err
+}
+
+// RegisterOnShutdown makes srv call s.Shutdown, bounded by timeout (zero
+// or negative: 10s), when srv starts shutting down. srv is anything with
+// RegisterOnShutdown(func()): an *http.Server runs it in its Shutdown; an
+// httpx.Server (whose RegisterOnShutdown is OnDrain) when draining starts,
+// so sessions are told to reconnect while the load balancer moves traffic
+// away and the listeners still serve.
+func (s *Server) RegisterOnShutdown(srv interface{ RegisterOnShutdown(func()) }, timeout time.Duration) {
+	connserver.RegisterOnShutdown(srv, timeout, s.Shutdown)
 }
 
 // closedCtx is done once the server starts closing.
@@ -433,18 +459,14 @@ func (s *Server) closedCtx() context.Context {
 	return s.closedC
 }
 
-func (s *Server) startClosing() []Session {
+// beginClosing stops ServeQUIC accepting connections.
+func (s *Server) beginClosing() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closing = true
 	if s.closedCancel != nil {
 		s.closedCancel()
 	}
-	out := make([]Session, 0, len(s.sessions))
-	for sess := range s.sessions {
-		out = append(out, sess)
-	}
-	return out
 }
 
 // FallbackParam is the query parameter a client adds to the fallback's

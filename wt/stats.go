@@ -30,12 +30,18 @@ type Stats struct {
 	// ProtocolErrors counts fallback sessions closed for breaking the
 	// protocol.
 	ProtocolErrors int64
-	// HandlerPanics counts handlers that panicked or called
-	// runtime.Goexit.
+	// HandlerPanics counts handlers, and ServerOptions.ClientIP hooks,
+	// that panicked or called runtime.Goexit.
 	HandlerPanics int64
-	// Refused counts upgrades refused before the session began (bad
-	// request, no common subprotocol, server closing).
+	// Refused counts upgrades refused or failed for a bad request: not a
+	// CONNECT or GET, no common subprotocol, a failed handshake.
 	Refused int64
+	// RejectedLimit counts upgrades refused with 503 and Retry-After: a
+	// session limit, or the server shutting down.
+	RejectedLimit int64
+	// RejectedOrigin counts upgrades refused with 403: a cross-origin page
+	// that ServerOptions.OriginPatterns do not allow.
+	RejectedOrigin int64
 	// Fallbacks counts WebSocket sessions by the reason their client
 	// gave for falling back (see FallbackParam).
 	Fallbacks FallbackReasons
@@ -44,13 +50,13 @@ type Stats struct {
 // counters are the live counters behind Stats, shared by a server's
 // sessions.
 type counters struct {
-	wt, ws, total        atomic.Int64
-	streamsOpen, opened  atomic.Int64
-	dgSent, dgRecv       atomic.Int64
-	dgExpired, dgFull    atomic.Int64
-	dgTooLarge           atomic.Int64
-	protocolErrs, panics atomic.Int64
-	refused              atomic.Int64
+	wt, ws, total       atomic.Int64
+	streamsOpen, opened atomic.Int64
+	dgSent, dgRecv      atomic.Int64
+	dgExpired, dgFull   atomic.Int64
+	dgTooLarge          atomic.Int64
+	protocolErrs        atomic.Int64
+	refused             atomic.Int64
 }
 
 func (c *counters) snapshot() Stats {
@@ -68,7 +74,6 @@ func (c *counters) snapshot() Stats {
 			TooLarge:  c.dgTooLarge.Load(),
 		},
 		ProtocolErrors: c.protocolErrs.Load(),
-		HandlerPanics:  c.panics.Load(),
 		Refused:        c.refused.Load(),
 	}
 }

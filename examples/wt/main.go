@@ -1,14 +1,16 @@
-// Command wt runs an echo server for wt sessions on a loopback port (HTTPS
-// and the WebSocket fallback on TCP, WebTransport on UDP, one port
-// number, a development certificate), talks to it with a Go client over
-// each transport, then shuts the server down and exits:
+// Command wt runs an echo server for wt sessions on a loopback port
+// through one httpx.Server (HTTPS, the WebSocket fallback and plain pages
+// on TCP, WebTransport and HTTP/3 on UDP, one port number, one
+// development certificate, HTTP/3 advertised by Alt-Svc), talks to it
+// with a Go client over each transport, then drains the server and exits:
 //
 //   - a bidirectional stream is echoed, and a datagram is echoed (sent
 //     again until one comes back: on WebTransport datagrams may be lost);
 //   - the second client forces the WebSocket fallback, which the server
 //     counts in Stats.Fallbacks;
-//   - Server.Shutdown closes the remaining session with code 1001 and a
-//     reconnect hint.
+//   - httpx.Server.Shutdown starts the drain, and the wt Server, wired in
+//     with RegisterOnShutdown, closes the remaining session with code 1001
+//     and a reconnect hint.
 //
 // Run it with
 //
@@ -20,6 +22,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -31,6 +34,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wirespeed/wirespeed/httpx"
 	"github.com/wirespeed/wirespeed/internal/devcert"
 	"github.com/wirespeed/wirespeed/wt"
 )
@@ -82,15 +86,27 @@ func run(ctx context.Context, out io.Writer) error {
 	mux := http.NewServeMux()
 	mux.Handle("/wt", srv)
 	mux.Handle("GET /wt.js", wt.Script)
-	l, pc, err := listen()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "served over %s", r.Proto) })
+	hs, err := httpx.NewServer(mux, &httpx.ServerOptions{TLSConfig: cert.ServerTLS(), HTTP3Conns: srv})
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: mux, TLSConfig: cert.ServerTLS(), ReadHeaderTimeout: 10 * time.Second}
-	served := make(chan struct{}, 2)
-	go func() { hs.ServeTLS(l, "", ""); served <- struct{}{} }()
-	go func() { srv.ServeQUIC(pc, cert.ServerTLS(), mux); served <- struct{}{} }()
-	url := "https://127.0.0.1:" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port) + "/wt"
+	srv.RegisterOnShutdown(hs, 10*time.Second)
+	l, pc, err := httpx.Listen("127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(l, pc) }()
+	defer hs.Close() // on an early return; after Shutdown it does nothing
+	base := "https://127.0.0.1:" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	url := base + "/wt"
+
+	page, err := get(ctx, cert.ClientTLS(), base+"/")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "page: %s, Alt-Svc advertises HTTP/3 on the same port: %v\n", page.body, page.altSvc == hs.AltSvc() && hs.AltSvc() != "")
 
 	var last wt.Session
 	for _, tr := range []wt.Transport{0, wt.TransportWebSocket} {
@@ -114,7 +130,7 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 	st := srv.Stats()
 	fmt.Fprintf(out, "server: %d sessions opened, %d forced fallback\n", st.SessionsTotal, st.Fallbacks.Forced)
-	if err := srv.Shutdown(ctx); err != nil {
+	if err := hs.Shutdown(ctx); err != nil {
 		return err
 	}
 	<-last.Context().Done()
@@ -122,10 +138,29 @@ func run(ctx context.Context, out io.Writer) error {
 	if errors.As(context.Cause(last.Context()), &se) {
 		fmt.Fprintf(out, "after shutdown: closed with %d %q\n", se.Code, se.Reason)
 	}
-	hs.Close()
-	<-served
-	<-served
-	return nil
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return srv.Close()
+}
+
+type pageInfo struct{ body, altSvc string }
+
+// get fetches url over HTTPS (HTTP/2) with the development certificate.
+func get(ctx context.Context, tlsConf *tls.Config, url string) (pageInfo, error) {
+	tr := &http.Transport{TLSClientConfig: tlsConf, ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return pageInfo{}, err
+	}
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		return pageInfo{}, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return pageInfo{string(b), resp.Header.Get("Alt-Svc")}, err
 }
 
 // exchange echoes one stream and one datagram.
@@ -157,20 +192,4 @@ func exchange(ctx context.Context, s wt.Session) (string, error) {
 		case <-t.C:
 		}
 	}
-}
-
-// listen binds TCP and UDP on one free loopback port number.
-func listen() (net.Listener, net.PacketConn, error) {
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, nil, err
-		}
-		pc, err := net.ListenPacket("udp", l.Addr().String())
-		if err == nil {
-			return l, pc, nil
-		}
-		l.Close()
-	}
-	return nil, nil, errors.New("no port free on both TCP and UDP")
 }

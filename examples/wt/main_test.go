@@ -17,7 +17,8 @@ func TestRun(t *testing.T) {
 	if err := run(context.Background(), &out); err != nil {
 		t.Fatal(err)
 	}
-	want := `webtransport (preferred): stream echo "hello", datagram echo "ping"
+	want := `page: served over HTTP/2.0, Alt-Svc advertises HTTP/3 on the same port: true
+webtransport (preferred): stream echo "hello", datagram echo "ping"
 websocket (fallback forced): stream echo "hello", datagram echo "ping"
 server: 2 sessions opened, 1 forced fallback
 after shutdown: closed with 1001 "server shutting down; reconnect"
