@@ -51,7 +51,10 @@ type DialInfo struct {
 
 // Dial opens a session to url (https://host/path, the path the Server is
 // mounted at): over WebTransport when it can, else over the WebSocket
-// fallback on the same URL. ctx bounds the whole attempt. The session
+// fallback on the same URL. An upgrade the server refused with an HTTP
+// status is a [*RefusedError] (with the server's Retry-After), wrapped
+// in ErrNoTransport; a 503 from the WebTransport upgrade ends the attempt
+// without trying the fallback. ctx bounds the whole attempt. The session
 // owns its goroutines and connection; Close releases them.
 func Dial(ctx context.Context, rawURL string, opts *DialOptions) (Session, DialInfo, error) {
 	var o DialOptions
@@ -85,7 +88,9 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (Session, DialI
 			return s, info, nil
 		}
 		info.WebTransportErr = err
-		if o.Transport == TransportWebTransport || ctx.Err() != nil {
+		var re *RefusedError
+		if o.Transport == TransportWebTransport || ctx.Err() != nil ||
+			(errors.As(err, &re) && re.StatusCode == http.StatusServiceUnavailable) {
 			return nil, info, fmt.Errorf("%w: WebTransport: %w", ErrNoTransport, err)
 		}
 		info.FallbackReason = "failed"
@@ -134,8 +139,8 @@ func dialWT(ctx context.Context, u *url.URL, o *DialOptions, so *Options, c *cou
 	rsp, s, err := cc.Dial(ctx, u.String(), o.Header.Clone())
 	if err != nil {
 		qconn.CloseWithError(0, "")
-		if rsp != nil {
-			return nil, fmt.Errorf("wt: WebTransport upgrade: HTTP %d: %w", rsp.StatusCode, err)
+		if rsp != nil && rsp.StatusCode >= 300 {
+			return nil, refused(TransportWebTransport, rsp, err)
 		}
 		return nil, err
 	}
@@ -151,12 +156,15 @@ func dialWS(ctx context.Context, u *url.URL, o *DialOptions, so *Options, c *cou
 	tr := &http.Transport{TLSClientConfig: o.TLSConfig.Clone(), ForceAttemptHTTP2: false}
 	hc := &http.Client{Transport: tr}
 	defer tr.CloseIdleConnections()
-	conn, _, err := websocket.Dial(ctx, wu.String(), &websocket.DialOptions{
+	conn, rsp, err := websocket.Dial(ctx, wu.String(), &websocket.DialOptions{
 		HTTPClient:   hc,
 		HTTPHeader:   o.Header.Clone(),
 		Subprotocols: []string{Subprotocol},
 	})
 	if err != nil {
+		if rsp != nil && rsp.StatusCode >= 300 {
+			return nil, refused(TransportWebSocket, rsp, err)
+		}
 		return nil, err
 	}
 	if conn.Subprotocol() != Subprotocol {

@@ -2,8 +2,9 @@
 // behind one [Session] type: an application handler is written once and
 // serves browsers and Go clients over WebTransport (HTTP/3) where it
 // works and over a multiplexed WebSocket where it does not (UDP blocked,
-// older browsers; Safari has WebTransport since 26.4, Chromium and
-// Firefox for longer).
+// older browsers). Safari shipped WebTransport in 26.4 (2026), so advice
+// that says "no Safari" is outdated; Chromium and Firefox have had it for
+// longer.
 //
 // # Quick start
 //
@@ -32,6 +33,10 @@
 //
 //	s, info, err := wt.Dial(ctx, "https://example.com/wt", nil)
 //
+// An upgrade the server refuses is a [*RefusedError] with its status and
+// Retry-After; a Client waits at least the Retry-After (at most its
+// MaxBackoff) before trying again.
+//
 // # Serving
 //
 // A [Server] is an http.Handler mounted at one path: a WebSocket GET
@@ -46,7 +51,10 @@
 // [Server.ServeQUIC] serves HTTP/3 on a UDP socket on its own. Serve the
 // UDP socket on the TCP listener's port so that Alt-Svc and the browser
 // find it, and dual-stack ("[::]") for localhost: Chromium resolves
-// localhost to ::1 and does not fall back to 127.0.0.1.
+// localhost to ::1 and does not fall back to 127.0.0.1. Middleware
+// between the HTTP/3 server and the Server (compression, logging) may wrap
+// the ResponseWriter if the wrapper has Unwrap, as http.ResponseController
+// expects; without it a WebTransport upgrade gets 500.
 //
 // Before either upgrade the Server refuses, with 403, a browser page from
 // another origin unless ServerOptions.OriginPatterns allows it; with 503
@@ -116,6 +124,17 @@
 // 256 KiB) and a Write is cut into frames of Options.MaxFrameSize
 // (16 KiB), so streams take turns on the socket; a socket that takes
 // nothing for Options.WriteTimeout ends the session.
+//
+// # Keep-alive
+//
+// Every Options.KeepAlive (15s) an idle session proves its path is alive:
+// on WebTransport with QUIC PINGs (a dead path ends the session at the
+// QUIC idle timeout), on the fallback with a WebSocket ping that must be
+// answered within Options.PongTimeout (10s), else the session ends with
+// [ErrSessionLost] and is counted in Stats.PingTimeouts. A Server's
+// fallback pings are scheduled by the connection-server core's one clock,
+// spread over its beat slots, so an idle session has no timer of its own;
+// a Go client pings from its session's writer.
 //
 // # Close codes
 //

@@ -3,6 +3,10 @@ package wt
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -142,4 +146,54 @@ func cutReason(s string) string {
 		n--
 	}
 	return s[:n]
+}
+
+// RefusedError is wrapped by Dial's error when the server answered an
+// upgrade with an HTTP error status instead of a session: 503 at a session
+// limit or while shutting down, 403 for a refused origin, 400 for a bad
+// request. A 503 from the WebTransport upgrade is not a transport
+// failure, so Dial returns it without trying the fallback (the limits
+// count both transports).
+type RefusedError struct {
+	// Transport is the upgrade the server refused.
+	Transport Transport
+	// StatusCode is the HTTP status.
+	StatusCode int
+	// RetryAfter is the server's Retry-After (seconds or an HTTP date,
+	// at most a day), or 0 without one; a Client waits at least this long,
+	// bounded by its MaxBackoff, before the next attempt.
+	RetryAfter time.Duration
+	// Err is the underlying error of the upgrade.
+	Err error
+}
+
+// Error says which upgrade got which status, and when to retry.
+func (e *RefusedError) Error() string {
+	s := fmt.Sprintf("wt: %v upgrade refused with HTTP %d", e.Transport, e.StatusCode)
+	if e.RetryAfter > 0 {
+		s += fmt.Sprintf("; retry after %v", e.RetryAfter)
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// Unwrap returns Err.
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+// maxRetryAfter bounds a server's Retry-After, which is input from the
+// network.
+const maxRetryAfter = 24 * time.Hour
+
+func refused(tr Transport, rsp *http.Response, err error) *RefusedError {
+	e := &RefusedError{Transport: tr, StatusCode: rsp.StatusCode, Err: err}
+	if v := strings.TrimSpace(rsp.Header.Get("Retry-After")); v != "" {
+		if n, err := strconv.ParseUint(v, 10, 32); err == nil {
+			e.RetryAfter = min(time.Duration(n)*time.Second, maxRetryAfter)
+		} else if t, err := http.ParseTime(v); err == nil {
+			e.RetryAfter = min(max(time.Until(t), 0), maxRetryAfter)
+		}
+	}
+	return e
 }

@@ -51,10 +51,11 @@ type muxSession struct {
 	ctrlWake   chan struct{}
 	maxDgram   int // the smaller of ours and the peer's
 
-	out   *dgramOut
-	in    *dgramIn
-	loops atomic.Int32  // the read and write loops still running
-	done  chan struct{} // closed when both loops have ended
+	out     *dgramOut
+	in      *dgramIn
+	pinging atomic.Bool   // a ping is waiting for its pong
+	loops   atomic.Int32  // the read and write loops (and a client's ping) still running
+	done    chan struct{} // closed when both loops have ended
 }
 
 func newMuxSession(conn *websocket.Conn, server bool, o *Options, c *counters, remote net.Addr) *muxSession {
@@ -149,6 +150,14 @@ func (s *muxSession) queue(f ctrlFrame) {
 // and datagrams, so the reader never blocks on the socket.
 func (s *muxSession) writeLoop() {
 	defer s.loopDone()
+	// A client pings on its own ticker; a server's pings come from its
+	// clock (Server.beat).
+	var keepAlive <-chan time.Time
+	if !s.server && s.o.KeepAlive > 0 {
+		t := time.NewTicker(s.o.KeepAlive)
+		defer t.Stop()
+		keepAlive = t.C
+	}
 	var buf []byte
 	for {
 		s.mu.Lock()
@@ -194,9 +203,34 @@ func (s *muxSession) writeLoop() {
 		select {
 		case <-s.ctrlWake:
 		case <-ready:
+		case <-keepAlive:
+			if s.pinging.CompareAndSwap(false, true) {
+				s.loops.Add(1) // this loop runs, so the session is not done
+				go func() {
+					defer s.loopDone()
+					s.ping()
+				}()
+			}
 		case <-s.ctx.Done():
 			return
 		}
+	}
+}
+
+// ping sends a WebSocket ping and ends the session with ErrSessionLost
+// when no pong comes within PongTimeout. It runs on a short-lived
+// goroutine (the reader receives the pong), with pinging set.
+func (s *muxSession) ping() {
+	defer s.pinging.Store(false)
+	ctx, cancel := context.WithTimeout(s.ctx, s.o.PongTimeout)
+	defer cancel()
+	if s.conn.Ping(ctx) == nil || s.ctx.Err() != nil {
+		return
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		s.c.pingTimeouts.Add(1)
+		s.fail(fmt.Errorf("%w: no pong within %v; the peer or the path to it is gone", ErrSessionLost, s.o.PongTimeout), false)
+		s.finish() // the reader may wait forever on a silent connection
 	}
 }
 

@@ -62,9 +62,17 @@ type Options struct {
 	// sends a PING while idle (quic-go caps it at half the idle timeout),
 	// so that a quiet session outlives the QUIC idle timeout (quic-go's
 	// default is 30s; an httpx.Server's is its IdleTimeout) and NAT
-	// bindings. Defaults to 15s; negative means none: an idle session then
-	// ends at the idle timeout. The fallback sends no pings of its own.
+	// bindings. On the fallback it is the time between WebSocket pings,
+	// each waiting PongTimeout for its pong (a server's pings are
+	// scheduled by its one clock, so an idle session has no timer of its
+	// own). Defaults to 15s; negative means none: an idle WebTransport
+	// session then ends at the idle timeout, and a fallback session whose
+	// peer or path silently went away is not noticed until a write fails.
 	KeepAlive time.Duration
+	// PongTimeout is how long a fallback ping waits for its pong before
+	// the session ends with ErrSessionLost (the peer, or a proxy on the
+	// way, stopped delivering). Defaults to 10s; negative is an error.
+	PongTimeout time.Duration
 	// WriteTimeout bounds one write on the fallback's WebSocket; a socket
 	// that takes nothing for this long ends the session (the peer is gone
 	// or not reading anything at all). Stream deadlines bound waiting for
@@ -108,6 +116,12 @@ func (o *Options) resolve() (Options, error) {
 	}
 	if r.KeepAlive == 0 {
 		r.KeepAlive = 15 * time.Second
+	}
+	if r.PongTimeout < 0 {
+		return r, fmt.Errorf("wt: Options.PongTimeout is %v; use 0 for the default", r.PongTimeout)
+	}
+	if r.PongTimeout == 0 {
+		r.PongTimeout = 10 * time.Second
 	}
 	if r.WriteTimeout < 0 {
 		return r, fmt.Errorf("wt: Options.WriteTimeout is %v; use 0 for the default", r.WriteTimeout)

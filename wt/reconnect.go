@@ -24,8 +24,10 @@ type ClientOptions struct {
 	MinBackoff time.Duration
 	// MaxBackoff caps the delay's upper bound, which doubles per failed
 	// attempt; each delay is uniformly random below it ("full jitter", so
-	// clients dropped together do not return together). Defaults to 30s;
-	// negative is an error.
+	// clients dropped together do not return together). An attempt the
+	// server refused with a Retry-After ([RefusedError]) waits at least
+	// that long, but no longer than MaxBackoff. Defaults to 30s; negative
+	// is an error.
 	MaxBackoff time.Duration
 	// OnError, if set, is told on the client's goroutine what went wrong
 	// without a caller to return it to: a failed attempt and a handler
@@ -126,7 +128,15 @@ func (c *Client) run() {
 			}
 			c.fails.Add(1)
 			c.report(err)
-			if !c.sleep(backoff) {
+			var re *RefusedError
+			if errors.As(err, &re) && re.RetryAfter > 0 {
+				// At least the server's Retry-After, at most MaxBackoff,
+				// jittered above it so that refused clients spread out.
+				wait := min(re.RetryAfter, c.o.MaxBackoff)
+				if !c.sleepAtLeast(wait, min(backoff, c.o.MaxBackoff-wait)) {
+					return
+				}
+			} else if !c.sleep(backoff) {
 				return
 			}
 			backoff = min(backoff*2, c.o.MaxBackoff)
@@ -190,8 +200,16 @@ func (c *Client) report(err error) {
 }
 
 // sleep waits a random time below d; false when the client closed.
-func (c *Client) sleep(d time.Duration) bool {
-	t := time.NewTimer(rand.N(d) + 1)
+func (c *Client) sleep(d time.Duration) bool { return c.sleepAtLeast(0, d) }
+
+// sleepAtLeast waits least plus a random time below jitter; false when the
+// client closed.
+func (c *Client) sleepAtLeast(least, jitter time.Duration) bool {
+	d := least + 1
+	if jitter > 0 {
+		d += rand.N(jitter)
+	}
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:

@@ -102,11 +102,15 @@ type Server struct {
 	closedCancel context.CancelFunc
 
 	serving sync.WaitGroup // ServeQUIC
+
+	slots atomic.Uint64 // spreads sessions over the clock's beat slots
+	due   []*muxSession // beat's scratch, used on the clock goroutine only
 }
 
 // entry is one session in the core's registry.
 type entry struct {
 	sess  Session
+	slot  uint64        // the clock's beat slot that pings it (fallback)
 	ended chan struct{} // closed once the handler returned and the session was released
 }
 
@@ -141,15 +145,19 @@ func NewServer(h Handler, opts *ServerOptions) (*Server, error) {
 	}
 	o.Session = nil
 	s := &Server{handler: h, sess: so}
+	hb := so.KeepAlive // WebTransport's keep-alive is QUIC's
+	if hb <= 0 {
+		hb = -1
+	}
 	s.core, err = connserver.New(connserver.Config{
 		Pkg: "wt", Type: "ServerOptions",
 		MaxConns: o.MaxSessions, MaxConnsPerIP: o.MaxSessionsPerIP, RetryAfter: o.RetryAfter,
 		ClientIP: o.ClientIP, OriginPatterns: o.OriginPatterns,
-		Heartbeat: -1, LingerWait: 1, // sessions keep their own time
+		Heartbeat: hb, LingerWait: 1, // the clock pings fallback sessions
 		ShutdownBatch: max(o.ShutdownBatch, 0), ShutdownJitter: max(o.ShutdownJitter, 0),
 	}, nil, connserver.Hooks[*entry, struct{}]{
 		Start:  func(*connserver.Topic[*entry, struct{}]) {}, // no topics
-		Beat:   func(uint64) {},
+		Beat:   s.beat,
 		GoAway: s.goAway,
 		Abort:  s.goAway,
 		Ended:  func(e *entry) <-chan struct{} { return e.ended },
@@ -160,6 +168,33 @@ func NewServer(h Handler, opts *ServerOptions) (*Server, error) {
 	o.OriginPatterns = s.core.Config().OriginPatterns
 	s.opts = o
 	return s, nil
+}
+
+// beat runs on the core's clock BeatSlots times per Options.KeepAlive:
+// it pings the fallback sessions of this slot, each from a short-lived
+// goroutine, so an idle session has no timer or goroutine of its own for
+// keep-alives.
+func (s *Server) beat(slot uint64) {
+	s.core.Mu.Lock()
+	if s.core.ClosingLocked() {
+		s.core.Mu.Unlock()
+		return
+	}
+	for e := range s.core.ConnsLocked() {
+		if ms, ok := e.sess.(*muxSession); ok && e.slot == slot && ms.pinging.CompareAndSwap(false, true) {
+			s.due = append(s.due, ms)
+		}
+	}
+	s.core.WG.Add(len(s.due))
+	s.core.Mu.Unlock()
+	for _, ms := range s.due {
+		go func() {
+			defer s.core.WG.Done()
+			ms.ping()
+		}()
+	}
+	clear(s.due)
+	s.due = s.due[:0]
 }
 
 // goAway starts closing a session with CodeGoingAway and the reconnect
@@ -294,7 +329,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.core.Release(ip)
 		return
 	}
-	e := &entry{sess: sess, ended: make(chan struct{})}
+	e := &entry{sess: sess, slot: s.slots.Add(1) % connserver.BeatSlots, ended: make(chan struct{})}
 	if _, ok := s.core.Add(e); !ok {
 		// Shutdown began during the upgrade.
 		_ = sess.Close(CodeGoingAway, s.opts.ShutdownReason)
@@ -329,6 +364,15 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, isWT bool) Sess
 		http.Error(w, "wt: WebTransport not configured (Server.ConfigureHTTP3)", http.StatusNotImplemented)
 		return nil
 	}
+	// Middleware (compression, logging) wraps the HTTP/3 writer; the
+	// upgrade needs the writer itself, reached as ResponseController does.
+	h3w, ok := h3Writer(w)
+	if !ok {
+		s.c.refused.Add(1)
+		http.Error(w, "wt: WebTransport needs the HTTP/3 server's ResponseWriter; a middleware wraps it without an Unwrap method", http.StatusInternalServerError)
+		return nil
+	}
+	w = h3w
 	ws, err := wts.Upgrade(w, r)
 	if err != nil {
 		s.c.refused.Add(1)
@@ -502,4 +546,22 @@ func (f *fallbackCounters) count(reason string) {
 
 func (f *fallbackCounters) snapshot() FallbackReasons {
 	return FallbackReasons{f.unsupported.Load(), f.timeout.Load(), f.failed.Load(), f.forced.Load(), f.unknown.Load()}
+}
+
+// h3Writer finds the HTTP/3 server's ResponseWriter under w, following
+// Unwrap as http.ResponseController does.
+func h3Writer(w http.ResponseWriter) (http.ResponseWriter, bool) {
+	for range 100 { // a bound, against a writer that unwraps to itself
+		_, settings := w.(http3.Settingser)
+		_, stream := w.(http3.HTTPStreamer)
+		if settings && stream {
+			return w, true
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return nil, false
+		}
+		w = u.Unwrap()
+	}
+	return nil, false
 }

@@ -30,6 +30,9 @@ type Stats struct {
 	// ProtocolErrors counts fallback sessions closed for breaking the
 	// protocol.
 	ProtocolErrors int64
+	// PingTimeouts counts fallback sessions ended because a ping got no
+	// pong within Options.PongTimeout.
+	PingTimeouts int64
 	// HandlerPanics counts handlers, and ServerOptions.ClientIP hooks,
 	// that panicked or called runtime.Goexit.
 	HandlerPanics int64
@@ -56,6 +59,7 @@ type counters struct {
 	dgExpired, dgFull   atomic.Int64
 	dgTooLarge          atomic.Int64
 	protocolErrs        atomic.Int64
+	pingTimeouts        atomic.Int64
 	refused             atomic.Int64
 }
 
@@ -74,6 +78,7 @@ func (c *counters) snapshot() Stats {
 			TooLarge:  c.dgTooLarge.Load(),
 		},
 		ProtocolErrors: c.protocolErrs.Load(),
+		PingTimeouts:   c.pingTimeouts.Load(),
 		Refused:        c.refused.Load(),
 	}
 }

@@ -144,12 +144,18 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if secure {
 			scheme = "https"
 			opts.TLSConfig = serverTLS.Clone()
+			if sc.wt != nil {
+				opts.HTTP3Conns = sc.wt // WebTransport on this port's HTTP/3
+			}
 		} else {
 			opts.H2C = true
 		}
 		srv, err := httpx.NewServer(sc.handler(), opts)
 		if err != nil {
 			return err
+		}
+		if sc.wt != nil {
+			sc.wt.RegisterOnShutdown(srv, cfg.drain) // sessions get 1001 when draining starts
 		}
 		var (
 			l  net.Listener

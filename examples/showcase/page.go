@@ -12,6 +12,7 @@ import (
 
 	"github.com/wirespeed/wirespeed/compress"
 	"github.com/wirespeed/wirespeed/httpx"
+	"github.com/wirespeed/wirespeed/wt"
 )
 
 // demos are the setup functions of every demo, in page order. Each file of
@@ -27,6 +28,7 @@ var demos = []func(context.Context, *showcase) error{
 	setupPubsub,
 	setupUpload,
 	setupGRPCX,
+	setupWT,
 }
 
 // demo is one primitive on the page. The page draws every demo the same
@@ -120,6 +122,10 @@ type showcase struct {
 	// servers are the showcase's own servers, registered by run, for
 	// /readyz and the httpx demo's statistics.
 	servers serverList
+	// wt is the live-cursors demo's WebTransport server: run hands it the
+	// HTTPS server's QUIC connections and registers it for every server's
+	// drain.
+	wt *wt.Server
 
 	mu    sync.Mutex // protects demos
 	demos []demo
