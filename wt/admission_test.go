@@ -205,7 +205,8 @@ func TestServerOptions(t *testing.T) {
 		{"negative RetryAfter", &wt.ServerOptions{RetryAfter: -time.Second}, "RetryAfter"},
 		{"bad pattern", &wt.ServerOptions{OriginPatterns: []string{"["}}, "OriginPatterns"},
 		{"long reason", &wt.ServerOptions{ShutdownReason: strings.Repeat("x", 124)}, "ShutdownReason"},
-		{"negative session option", &wt.ServerOptions{Session: &wt.Options{StreamWindow: -1}}, "StreamWindow"},
+		{"negative session option", &wt.ServerOptions{Session: &wt.Options{StreamWindow: -1}}, "Options.StreamWindow is negative (-1)"},
+		{"negative session timeout", &wt.ServerOptions{Session: &wt.Options{PongTimeout: -time.Second}}, "Options.PongTimeout is negative (-1s)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := wt.NewServer(echoH, tc.opts)

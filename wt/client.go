@@ -68,7 +68,7 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (Session, DialI
 	}
 	switch {
 	case o.WebTransportTimeout < 0:
-		return nil, info, fmt.Errorf("wt: DialOptions.WebTransportTimeout is %v; use 0 for the default", o.WebTransportTimeout)
+		return nil, info, fmt.Errorf("wt: DialOptions.WebTransportTimeout is negative (%v); use 0 for the default", o.WebTransportTimeout)
 	case o.WebTransportTimeout == 0:
 		o.WebTransportTimeout = 3 * time.Second
 	case o.Transport > TransportWebSocket:

@@ -102,7 +102,7 @@ func (o *Options) resolve() (Options, error) {
 		{"DatagramQueue", &r.DatagramQueue, 64},
 	} {
 		if *f.v < 0 {
-			return r, fmt.Errorf("wt: Options.%s is %d; use 0 for the default", f.name, *f.v)
+			return r, fmt.Errorf("wt: Options.%s is negative (%d); use 0 for the default", f.name, *f.v)
 		}
 		if *f.v == 0 {
 			*f.v = f.def
@@ -118,13 +118,13 @@ func (o *Options) resolve() (Options, error) {
 		r.KeepAlive = 15 * time.Second
 	}
 	if r.PongTimeout < 0 {
-		return r, fmt.Errorf("wt: Options.PongTimeout is %v; use 0 for the default", r.PongTimeout)
+		return r, fmt.Errorf("wt: Options.PongTimeout is negative (%v); use 0 for the default", r.PongTimeout)
 	}
 	if r.PongTimeout == 0 {
 		r.PongTimeout = 10 * time.Second
 	}
 	if r.WriteTimeout < 0 {
-		return r, fmt.Errorf("wt: Options.WriteTimeout is %v; use 0 for the default", r.WriteTimeout)
+		return r, fmt.Errorf("wt: Options.WriteTimeout is negative (%v); use 0 for the default", r.WriteTimeout)
 	}
 	if r.WriteTimeout == 0 {
 		r.WriteTimeout = 10 * time.Second

@@ -88,7 +88,7 @@ func NewClient(url string, h Handler, opts *ClientOptions) (*Client, error) {
 		def  time.Duration
 	}{{"DialTimeout", &o.DialTimeout, 10 * time.Second}, {"MinBackoff", &o.MinBackoff, 100 * time.Millisecond}, {"MaxBackoff", &o.MaxBackoff, 30 * time.Second}} {
 		if *f.v < 0 {
-			return nil, fmt.Errorf("wt: ClientOptions.%s is %v; use 0 for the default", f.name, *f.v)
+			return nil, fmt.Errorf("wt: ClientOptions.%s is negative (%v); use 0 for the default", f.name, *f.v)
 		}
 		if *f.v == 0 {
 			*f.v = f.def
