@@ -51,6 +51,10 @@ var families = []family{
 	{"WanDNS", "50x", "10x"},
 	{"WanStream", "1x", "1x"},
 	{"WanMigration", "2x", "1x"},
+	{"WanGrpc", "1x", "1x"},
+	{"WanPositions", "3x", "1x"},
+	{"WanWTSetup", "10x", "3x"},
+	{"WanUpload", "1x", "1x"},
 }
 
 func main() {
@@ -92,6 +96,7 @@ func run(out, in, raw string, quick, skipCheck, only bool) error {
 		check = c
 		fmt.Print(check)
 	}
+	check += tcpCCNote()
 	var text []byte
 	if in != "" {
 		b, err := os.ReadFile(in)
@@ -220,4 +225,19 @@ func (r results) get(name, unit string) (float64, bool) {
 	}
 	v, ok := m[unit]
 	return v, ok
+}
+
+// tcpCCNote says which TCP congestion control the kernel runs: it decides
+// how TCP reacts to the emulator's random loss.
+func tcpCCNote() string {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control")
+	if err != nil {
+		return ""
+	}
+	cc := strings.TrimSpace(string(b))
+	note := fmt.Sprintf("\nTCP congestion control on this machine: `%s` (net.ipv4.tcp_congestion_control; new namespaces inherit it); quic-go uses CUBIC.", cc)
+	if cc == "bbr" {
+		note += " BBR does not take random loss for congestion, so TCP keeps its rate under the emulator's random loss where CUBIC (most systems' default, and quic-go) backs off; the rows with loss say where that matters, and some run TCP with CUBIC as well."
+	}
+	return note + "\n"
 }
