@@ -82,6 +82,18 @@ window.pageClose = async (url, options) => {
 	s.close({closeCode: 4003, reason: 'page says bye'});
 	return s.transport;
 };
+// reasons connects with each options in turn and returns the fallback
+// reasons, closing each session.
+window.reasons = async (url, list) => {
+	const out = [];
+	for (const options of list) {
+		const s = await connect(url, options);
+		out.push(s.fallbackReason);
+		s.close({closeCode: 4000, reason: ''});
+		await s.closed;
+	}
+	return out.join(',');
+};
 window.ready = true;
 </script>`
 
@@ -194,8 +206,33 @@ func TestChromium(t *testing.T) {
 			}
 		})
 	}
+	// A WebTransport attempt that timed out (a zero timeout: before any
+	// handshake) is remembered for the origin: the next connect goes
+	// straight to the fallback, and once the memory is gone WebTransport
+	// is used again.
+	t.Run("broken", func(t *testing.T) {
+		// A fresh page: the fallback case removed WebTransport.
+		if err := chromedp.Do(bctx, chromedp.Navigate(origin+"/")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := chromedp.Run(bctx, chromedp.Poll[bool]("window.ready === true")); err != nil {
+			t.Fatal(err)
+		}
+		h := fmt.Sprintf(`serverCertificateHashes: [%q]`, e.cert.HashHex())
+		expr := fmt.Sprintf(`window.reasons(%q, [{%s, timeout: 0}, {%s, timeout: 10000}]).then(async (r) => {
+			localStorage.removeItem('wt-broken:' + location.host);
+			return r + ';' + await window.reasons(%[1]q, [{%[3]s, timeout: 10000}]);
+		})`, origin+"/wt", h, h)
+		got, err := chromedp.Run(bctx, chromedp.Evaluate[string](expr, chromedp.EvalAwaitPromise))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != "timeout,webtransport-broken;" {
+			t.Fatalf("fallback reasons %q, want a timeout, then skipped, then WebTransport", got)
+		}
+	})
 	st := e.srv.Stats()
-	if st.Fallbacks.Unsupported != 2 { // run and pageClose without WebTransport
+	if st.Fallbacks.Unsupported != 2 || st.Fallbacks.Broken != 1 { // run and pageClose without WebTransport; the skipped one
 		t.Fatalf("fallbacks %+v", st.Fallbacks)
 	}
 }

@@ -36,14 +36,21 @@ type DialOptions struct {
 	WebTransportTimeout time.Duration
 	// Header is sent with both upgrades (cloned).
 	Header http.Header
+	// Broken, if set, remembers origins whose WebTransport failed or
+	// timed out, and dials sharing it go straight to the fallback for a
+	// backoff (FallbackReason FallbackBroken); see [BrokenCache]. Forced
+	// transports ignore it. Nil means Dial remembers nothing: every dial
+	// tries WebTransport first. A [Client] uses its own when nil.
+	Broken *BrokenCache
 }
 
 // DialInfo says which transport Dial got and why it did not get
 // WebTransport.
 type DialInfo struct {
 	Transport Transport
-	// FallbackReason is "" on WebTransport, else "forced", "timeout" or
-	// "failed".
+	// FallbackReason is "" on WebTransport, else "forced", "timeout",
+	// "failed" or FallbackBroken (not tried: DialOptions.Broken remembers
+	// it failing for this origin).
 	FallbackReason string
 	// WebTransportErr is why the WebTransport attempt failed, if it did.
 	WebTransportErr error
@@ -69,25 +76,35 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (Session, DialI
 	switch {
 	case o.WebTransportTimeout < 0:
 		return nil, info, fmt.Errorf("wt: DialOptions.WebTransportTimeout is negative (%v); use 0 for the default", o.WebTransportTimeout)
-	case o.WebTransportTimeout == 0:
-		o.WebTransportTimeout = 3 * time.Second
 	case o.Transport > TransportWebSocket:
 		return nil, info, fmt.Errorf("wt: DialOptions.Transport %d is not a Transport", o.Transport)
+	case o.WebTransportTimeout == 0:
+		o.WebTransportTimeout = 3 * time.Second
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return nil, info, fmt.Errorf("wt: dial %q: want an https:// URL", rawURL)
 	}
 	c := new(counters)
+	origin := hostPort(u)
+	if o.Transport == 0 && o.Broken != nil && o.Broken.skip(origin) {
+		o.Transport, info.FallbackReason = TransportWebSocket, FallbackBroken
+	}
 	if o.Transport != TransportWebSocket {
 		wctx, cancel := context.WithTimeout(ctx, o.WebTransportTimeout)
 		s, err := dialWT(wctx, u, &o, &so, c)
 		cancel()
 		if err == nil {
+			if o.Transport == 0 && o.Broken != nil {
+				o.Broken.worked(origin)
+			}
 			info.Transport = TransportWebTransport
 			return s, info, nil
 		}
 		info.WebTransportErr = err
+		if o.Transport == 0 && o.Broken != nil && ctx.Err() == nil {
+			o.Broken.failed(origin, err)
+		}
 		var re *RefusedError
 		if o.Transport == TransportWebTransport || ctx.Err() != nil ||
 			(errors.As(err, &re) && re.StatusCode == http.StatusServiceUnavailable) {
@@ -97,7 +114,7 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (Session, DialI
 		if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
 			info.FallbackReason = "timeout"
 		}
-	} else {
+	} else if info.FallbackReason == "" {
 		info.FallbackReason = "forced"
 	}
 	s, err := dialWS(ctx, u, &o, &so, c, info.FallbackReason)

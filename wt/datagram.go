@@ -1,8 +1,10 @@
 package wt
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/wirespeed/wirespeed/internal/sendq"
@@ -52,50 +54,107 @@ func (d *dgramOut) fresh(it sendq.Item[[]byte], now time.Time) bool {
 	return true
 }
 
-// dgramIn buffers received datagrams for ReceiveDatagram; when full the
-// oldest is dropped.
+// dgramOverhead is what one buffered received datagram costs beyond its
+// bytes (the slice header in the queue, allocator rounding), so that a
+// flood of tiny datagrams is bounded too.
+const dgramOverhead = 32
+
+// dgramIn buffers the fallback's received datagrams for ReceiveDatagram,
+// bounded in bytes (Options.FallbackDatagramBuffer); past it the oldest
+// are dropped and counted. They arrived over TCP, which delivers what it
+// held back in a burst after recovering a lost segment, so the bound is
+// in bytes and large rather than a small count.
 type dgramIn struct {
-	ch chan []byte
-	c  *counters
+	mu    sync.Mutex
+	q     [][]byte // q[head:] are waiting
+	head  int
+	bytes int // cost of q[head:]
+	max   int
+	wake  chan struct{} // one token: something may be waiting
+	c     *counters
 }
 
-func newDgramIn(n int, c *counters) *dgramIn { return &dgramIn{ch: make(chan []byte, n), c: c} }
+func newDgramIn(maxBytes int, c *counters) *dgramIn {
+	return &dgramIn{max: maxBytes, wake: make(chan struct{}, 1), c: c}
+}
 
-// put is called by one goroutine (the session's reader).
+func dgramCost(b []byte) int { return cap(b) + dgramOverhead }
+
+// put is called by one goroutine (the session's reader). b is owned by
+// the queue from here.
 func (d *dgramIn) put(b []byte) {
-	for {
-		select {
-		case d.ch <- b:
-			return
-		default:
-		}
-		select {
-		case <-d.ch:
-			d.c.dgFull.Add(1)
-		default:
-		}
+	if cap(b) > 2*len(b)+64 {
+		// A small datagram in a large read buffer: keep only its bytes.
+		b = bytes.Clone(b)
 	}
+	n := dgramCost(b)
+	d.mu.Lock()
+	for d.head < len(d.q) && d.bytes+n > d.max {
+		d.bytes -= dgramCost(d.q[d.head])
+		d.popLocked()
+		d.c.dgFull.Add(1)
+	}
+	d.q = append(d.q, b) // even one above max: the newest is always kept
+	d.bytes += n
+	d.mu.Unlock()
+	d.signal()
+}
+
+func (d *dgramIn) signal() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// popLocked removes q[head], compacting the slice so that it does not
+// grow without bound.
+func (d *dgramIn) popLocked() []byte {
+	b := d.q[d.head]
+	d.q[d.head] = nil
+	d.head++
+	switch {
+	case d.head == len(d.q):
+		d.q, d.head = d.q[:0], 0
+	case d.head >= 256 && d.head*2 >= len(d.q):
+		n := copy(d.q, d.q[d.head:])
+		clear(d.q[n:])
+		d.q, d.head = d.q[:n], 0
+	}
+	return b
+}
+
+func (d *dgramIn) tryGet() ([]byte, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.head == len(d.q) {
+		return nil, false
+	}
+	b := d.popLocked()
+	d.bytes -= dgramCost(b)
+	if d.head < len(d.q) {
+		d.signal() // for another waiting reader
+	}
+	return b, true
 }
 
 func (d *dgramIn) get(ctx context.Context, done <-chan struct{}, cause func() error) ([]byte, error) {
-	select {
-	case b := <-d.ch:
-		d.c.dgRecv.Add(1)
-		return b, nil
-	default:
-	}
-	select {
-	case b := <-d.ch:
-		d.c.dgRecv.Add(1)
-		return b, nil
-	case <-ctx.Done():
-		select {
-		case <-done: // the session's own context: say why it ended
-			return nil, cause()
-		default:
+	for {
+		if b, ok := d.tryGet(); ok {
+			d.c.dgRecv.Add(1)
+			return b, nil
 		}
-		return nil, ctx.Err()
-	case <-done:
-		return nil, cause()
+		select {
+		case <-d.wake:
+		case <-ctx.Done():
+			select {
+			case <-done: // the session's own context: say why it ended
+				return nil, cause()
+			default:
+			}
+			return nil, ctx.Err()
+		case <-done:
+			return nil, cause()
+		}
 	}
 }

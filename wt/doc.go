@@ -37,6 +37,15 @@
 // Retry-After; a Client waits at least the Retry-After (at most its
 // MaxBackoff) before trying again.
 //
+// Where UDP is blocked, WebTransport fails only by timing out
+// (DialOptions.WebTransportTimeout, 3s). A [BrokenCache] remembers that
+// per origin, as httpx's racing transport does for HTTP/3: dials sharing
+// it (DialOptions.Broken; a Client has its own) go straight to the
+// fallback for 5 minutes, doubling per further failure up to 48 hours,
+// with DialInfo.FallbackReason [FallbackBroken], and then try
+// WebTransport again. A 503 or a Retry-After is the server's limit, not a
+// broken path, and is not remembered.
+//
 // # Serving
 //
 // A [Server] is an http.Handler mounted at one path: a WebSocket GET
@@ -112,8 +121,12 @@
 // waited longer than Options.DatagramMaxAge (1s) when its turn comes,
 // like the browser's outgoingMaxAge. A payload above the size limit is
 // refused with [ErrDatagramTooLarge], or sent on a unidirectional stream
-// of its own with [OversizeStream]. Drops are counted by reason in
-// [Stats].
+// of its own with [OversizeStream]. On the fallback received datagrams
+// wait for ReceiveDatagram in a buffer bounded in bytes
+// (Options.FallbackDatagramBuffer, 1 MiB): they already crossed the
+// network, and TCP delivers in one burst what it held back while
+// recovering a loss, so a small count would drop them. Drops are counted
+// by reason in [Stats]; a client sees its session's in [SessionStats].
 //
 // # Streams and backpressure
 //
@@ -159,8 +172,10 @@
 //
 // [Script] serves wt.js, an ES module: connect(url, options) tries
 // WebTransport (with serverCertificateHashes for a development
-// certificate), falls back to the WebSocket after a failure or a timeout,
-// reports which transport it got and why, and gives the page the same
+// certificate), falls back to the WebSocket after a failure or a timeout
+// (a timeout is remembered per origin in localStorage for a backoff,
+// options.brokenBackoff, 5 minutes, as a BrokenCache does), reports which
+// transport it got and why, and gives the page the same
 // session API over both (streams as WHATWG streams, datagrams, close with
 // a code and reason).
 //

@@ -1,5 +1,7 @@
 package wt
 
+import "time"
+
 // ParseAndEncode decodes one fallback frame and encodes it again, for
 // the fuzz test.
 func ParseAndEncode(b []byte, maxFrame, maxDatagram int) ([]byte, error) {
@@ -24,3 +26,6 @@ func ParseAndEncode(b []byte, maxFrame, maxDatagram int) ([]byte, error) {
 		return appendClose(nil, SessionErrorCode(f.n), string(f.payload)), nil
 	}
 }
+
+// SetBrokenClock replaces b's clock.
+func SetBrokenClock(b *BrokenCache, now func() time.Time) { b.now = now }

@@ -71,7 +71,7 @@ func newMuxSession(conn *websocket.Conn, server bool, o *Options, c *counters, r
 		ctrlWake:   make(chan struct{}, 1),
 		maxDgram:   o.MaxDatagramSize,
 		out:        newDgramOut(o, c),
-		in:         newDgramIn(o.DatagramQueue, c),
+		in:         newDgramIn(o.FallbackDatagramBuffer, c),
 		done:       make(chan struct{}),
 	}
 	s.localLimit = [2]uint32{s.local.maxBidi, s.local.maxUni}

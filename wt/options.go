@@ -49,11 +49,21 @@ type Options struct {
 	// Defaults to OversizeRefuse.
 	OversizeDatagrams Oversize
 	// DatagramQueue bounds the outbound datagrams waiting to be sent; when
-	// full the oldest is dropped (newest wins) and counted. On the
-	// fallback it also bounds the received datagrams waiting for
-	// ReceiveDatagram (oldest dropped); on WebTransport quic-go buffers up
-	// to 128. Defaults to 64; negative is an error.
+	// full the oldest is dropped (newest wins) and counted. (Received
+	// datagrams: on WebTransport quic-go buffers up to 128; on the
+	// fallback see FallbackDatagramBuffer.) Defaults to 64; negative is an
+	// error.
 	DatagramQueue int
+	// FallbackDatagramBuffer bounds, in bytes, the received datagrams
+	// waiting for ReceiveDatagram on the fallback; past it the oldest are
+	// dropped and counted in DatagramsDropped.QueueFull. Each datagram
+	// counts its buffer plus 32 bytes, so the bound holds for tiny ones
+	// too. It is large because datagrams on the fallback have crossed the
+	// network already, and TCP hands over in one burst what it held back
+	// while recovering a lost segment; dropping them then loses data the
+	// path delivered. Defaults to 1 MiB (about 900 datagrams of the
+	// default MaxDatagramSize, more of small ones); negative is an error.
+	FallbackDatagramBuffer int
 	// DatagramMaxAge drops an outbound datagram that waited longer than
 	// this in the queue, like the browser's outgoingMaxAge. Defaults to
 	// 1s; negative means no limit.
@@ -100,6 +110,7 @@ func (o *Options) resolve() (Options, error) {
 		{"MaxFrameSize", &r.MaxFrameSize, 16 << 10},
 		{"MaxDatagramSize", &r.MaxDatagramSize, 1100},
 		{"DatagramQueue", &r.DatagramQueue, 64},
+		{"FallbackDatagramBuffer", &r.FallbackDatagramBuffer, 1 << 20},
 	} {
 		if *f.v < 0 {
 			return r, fmt.Errorf("wt: Options.%s is negative (%d); use 0 for the default", f.name, *f.v)

@@ -14,7 +14,10 @@ import (
 // means all defaults; it is copied, never changed.
 type ClientOptions struct {
 	// Dial configures every attempt (transport choice, TLS, session
-	// options). Nil means the defaults of [DialOptions].
+	// options). Nil means the defaults of [DialOptions]. When its Broken
+	// is nil the Client uses a [BrokenCache] of its own with the default
+	// backoffs, so that with WebTransport broken (UDP blocked) only the
+	// first attempt, and one per backoff, waits for WebTransport.
 	Dial *DialOptions
 	// DialTimeout bounds one attempt, the WebTransport try and the
 	// fallback together. Defaults to 10s; negative is an error.
@@ -39,6 +42,9 @@ type ClientOptions struct {
 type ClientStats struct {
 	// Sessions counts sessions opened, by transport.
 	WebTransport, WebSocket int64
+	// WebTransportSkipped counts attempts that went straight to the
+	// fallback because WebTransport failed recently (see [BrokenCache]).
+	WebTransportSkipped int64
 	// Failures counts attempts that got no session.
 	Failures int64
 	// HandlerPanics counts handler runs that panicked or called
@@ -64,6 +70,7 @@ type Client struct {
 	mu      sync.Mutex // protects sess
 	sess    Session
 	wt, ws  atomic.Int64
+	skipped atomic.Int64
 	fails   atomic.Int64
 	panics  atomic.Int64
 	current atomic.Bool
@@ -95,9 +102,13 @@ func NewClient(url string, h Handler, opts *ClientOptions) (*Client, error) {
 		}
 	}
 	o.MaxBackoff = max(o.MaxBackoff, o.MinBackoff)
+	var d DialOptions
 	if o.Dial != nil {
-		d := *o.Dial
-		o.Dial = &d
+		d = *o.Dial
+	}
+	o.Dial = &d
+	if d.Broken == nil {
+		d.Broken, _ = NewBrokenCache(nil) // the defaults are valid
 	}
 	if _, err := o.Dial.sessionOptions(); err != nil {
 		return nil, err
@@ -122,6 +133,9 @@ func (c *Client) run() {
 		dctx, cancel := context.WithTimeout(c.ctx, c.o.DialTimeout)
 		s, info, err := Dial(dctx, c.url, c.o.Dial)
 		cancel()
+		if info.FallbackReason == FallbackBroken {
+			c.skipped.Add(1)
+		}
 		if err != nil {
 			if c.ctx.Err() != nil {
 				return
@@ -222,11 +236,12 @@ func (c *Client) sleepAtLeast(least, jitter time.Duration) bool {
 // Stats returns a snapshot of the counters.
 func (c *Client) Stats() ClientStats {
 	return ClientStats{
-		WebTransport:  c.wt.Load(),
-		WebSocket:     c.ws.Load(),
-		Failures:      c.fails.Load(),
-		HandlerPanics: c.panics.Load(),
-		Connected:     c.current.Load(),
+		WebTransport:        c.wt.Load(),
+		WebSocket:           c.ws.Load(),
+		WebTransportSkipped: c.skipped.Load(),
+		Failures:            c.fails.Load(),
+		HandlerPanics:       c.panics.Load(),
+		Connected:           c.current.Load(),
 	}
 }
 

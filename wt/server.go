@@ -515,7 +515,8 @@ func (s *Server) beginClosing() {
 
 // FallbackParam is the query parameter a client adds to the fallback's
 // WebSocket URL to say why it fell back: "unsupported" (no WebTransport
-// in the browser), "timeout", "failed" or "forced"; the Server counts
+// in the browser), "timeout", "failed", "forced" or FallbackBroken (not
+// tried: the client remembers it failing recently); the Server counts
 // them in Stats.Fallbacks.
 const FallbackParam = "wt-fallback"
 
@@ -523,10 +524,13 @@ const FallbackParam = "wt-fallback"
 // for not using WebTransport.
 type FallbackReasons struct {
 	Unsupported, Timeout, Failed, Forced, Unknown int64
+	// Broken counts clients that did not try WebTransport because it
+	// failed for them recently (FallbackBroken).
+	Broken int64
 }
 
 type fallbackCounters struct {
-	unsupported, timeout, failed, forced, unknown atomic.Int64
+	unsupported, timeout, failed, forced, unknown, broken atomic.Int64
 }
 
 func (f *fallbackCounters) count(reason string) {
@@ -539,13 +543,18 @@ func (f *fallbackCounters) count(reason string) {
 		f.failed.Add(1)
 	case "forced":
 		f.forced.Add(1)
+	case FallbackBroken:
+		f.broken.Add(1)
 	default:
 		f.unknown.Add(1)
 	}
 }
 
 func (f *fallbackCounters) snapshot() FallbackReasons {
-	return FallbackReasons{f.unsupported.Load(), f.timeout.Load(), f.failed.Load(), f.forced.Load(), f.unknown.Load()}
+	return FallbackReasons{
+		Unsupported: f.unsupported.Load(), Timeout: f.timeout.Load(), Failed: f.failed.Load(),
+		Forced: f.forced.Load(), Unknown: f.unknown.Load(), Broken: f.broken.Load(),
+	}
 }
 
 // h3Writer finds the HTTP/3 server's ResponseWriter under w, following

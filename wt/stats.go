@@ -85,3 +85,31 @@ func (c *counters) snapshot() Stats {
 
 func (c *counters) streamOpened() { c.opened.Add(1); c.streamsOpen.Add(1) }
 func (c *counters) streamClosed() { c.streamsOpen.Add(-1) }
+
+// SessionStats returns the counters of one session from [Dial] (or a
+// [Client]): its streams, its datagrams sent, received and dropped (on
+// the fallback, received datagrams past Options.FallbackDatagramBuffer
+// are dropped and counted here), so that a client application can see
+// what it lost. ok is false for a Server's session, whose counters are
+// the Server's ([Server.Stats]).
+func SessionStats(s Session) (st Stats, ok bool) {
+	d, ok := s.(interface{ dialStats() (Stats, bool) })
+	if !ok {
+		return Stats{}, false
+	}
+	return d.dialStats()
+}
+
+func (s *muxSession) dialStats() (Stats, bool) {
+	if s.server {
+		return Stats{}, false
+	}
+	return s.c.snapshot(), true
+}
+
+func (w *wtSession) dialStats() (Stats, bool) {
+	if !w.client {
+		return Stats{}, false
+	}
+	return w.c.snapshot(), true
+}

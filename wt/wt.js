@@ -5,7 +5,7 @@
 //   import {connect} from '/wt.js';
 //   const s = await connect('https://example.com/wt', {serverCertificateHashes: ['ab12…']});
 //   s.transport       // 'webtransport' or 'websocket'
-//   s.fallbackReason  // '', 'unsupported', 'timeout', 'failed' or 'forced'
+//   s.fallbackReason  // '', 'unsupported', 'timeout', 'failed', 'forced' or 'webtransport-broken'
 //   const {readable, writable} = await s.createBidirectionalStream();
 //   const w = await s.createUnidirectionalStream();      // a WritableStream
 //   s.incomingBidirectionalStreams / s.incomingUnidirectionalStreams  // ReadableStreams
@@ -28,13 +28,24 @@ function hexBytes(h) {
 // SHA-256 of development certificates), timeout (ms for the WebTransport
 // attempt, default 3000), forceFallback (skip WebTransport),
 // datagramMaxAge (ms an outgoing WebTransport datagram may wait, default
-// 1000).
+// 1000), brokenBackoff (ms: after a WebTransport attempt to an origin
+// timed out, as when UDP is blocked, connect goes straight to the
+// fallback for this long, remembered in localStorage, doubling on each
+// further timeout up to 48 hours, with fallbackReason
+// 'webtransport-broken'; a success forgets it; default 300000, 0 turns
+// it off). Only timeouts are remembered: a browser does not say whether a
+// failed attempt was the server's refusal (a 503 at its session limit).
 export async function connect(url, options = {}) {
   const timeout = options.timeout ?? 3000;
+  const backoff = options.brokenBackoff ?? 300000;
+  const key = 'wt-broken:' + new URL(url).host;
   let reason = 'forced', error = '';
   if (!options.forceFallback) {
+    const broken = backoff > 0 ? loadBroken(key) : null;
     if (typeof WebTransport === 'undefined') {
       reason = 'unsupported';
+    } else if (broken && Date.now() < broken.until) {
+      reason = 'webtransport-broken';
     } else {
       const wtOpts = {};
       if (options.serverCertificateHashes) {
@@ -50,10 +61,15 @@ export async function connect(url, options = {}) {
         } finally {
           clearTimeout(timer);
         }
+        if (broken) storeBroken(key, null);
         return wrapWebTransport(t, options);
       } catch (e) {
         reason = e && e.message === 'timeout' ? 'timeout' : 'failed';
         error = String(e && e.message || e);
+        if (reason === 'timeout' && backoff > 0) {
+          const failures = broken ? broken.failures : 0;
+          storeBroken(key, {until: Date.now() + Math.min(backoff * 2 ** Math.min(failures, 30), 48 * 3600e3), failures: failures + 1});
+        }
         try { t && t.close(); } catch (_) {}
         if (t) t.closed.catch(() => {});
       }
@@ -62,6 +78,24 @@ export async function connect(url, options = {}) {
   const s = await openFallback(url, reason);
   s.fallbackError = error;
   return s;
+}
+
+// loadBroken and storeBroken keep an origin's WebTransport backoff in
+// localStorage, so that it outlives the page; storage may be unavailable
+// (a sandboxed frame, privacy settings), which only loses the memory.
+function loadBroken(key) {
+  try {
+    const v = JSON.parse(localStorage.getItem(key));
+    return v && typeof v.until === 'number' && typeof v.failures === 'number' ? v : null;
+  } catch (_) {
+    return null;
+  }
+}
+
+function storeBroken(key, v) {
+  try {
+    if (v) localStorage.setItem(key, JSON.stringify(v)); else localStorage.removeItem(key);
+  } catch (_) {}
 }
 
 function wrapWebTransport(t, options) {
