@@ -159,7 +159,9 @@ func (s *Store) ListUploads(ctx context.Context) ([]string, error) {
 }
 
 // PresignPut returns a SigV4 URL that lets its holder PUT the object key
-// (under Prefix) until expiry, without other credentials.
+// (under Prefix) until expiry, without other credentials. The server
+// refuses (403) the URL once expired, with another method, or with its key
+// or query changed; it does not cap the size of the body.
 func (s *Store) PresignPut(ctx context.Context, key string, expiry time.Duration) (*url.URL, error) {
 	u, err := s.core.Client.PresignedPutObject(ctx, s.o.Bucket, s.o.Prefix+key, expiry)
 	if err != nil {

@@ -4,39 +4,35 @@ import (
 	"bytes"
 	"context"
 	"encoding/xml"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/wirespeed/wirespeed/upload"
 	"github.com/wirespeed/wirespeed/upload/s3"
 )
 
-// partRule adds to gofakes3 the multipart rule it lacks and S3 enforces:
-// CompleteMultipartUpload fails with EntityTooSmall when a part other than
-// the last is below 5 MiB. It also records the parts' sizes.
-type partRule struct {
-	next http.Handler
+// recorder is the minio client's transport in the tests: it records the
+// size of every part the store uploads (on the client side; the rules are
+// the server's own).
+type recorder struct {
+	next http.RoundTripper
 	mu   sync.Mutex
 	// sizes by upload ID and part number
 	sizes map[string]map[int]int64
 }
 
-func (p *partRule) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (p *recorder) RoundTrip(r *http.Request) (*http.Response, error) {
 	q := r.URL.Query()
-	uid := q.Get("uploadId")
-	switch {
-	case r.Method == "PUT" && uid != "" && q.Get("partNumber") != "":
+	if uid := q.Get("uploadId"); r.Method == "PUT" && uid != "" && q.Get("partNumber") != "" {
 		n, _ := strconv.Atoi(q.Get("partNumber"))
 		size := r.ContentLength
 		if d := r.Header.Get("X-Amz-Decoded-Content-Length"); d != "" {
@@ -48,29 +44,11 @@ func (p *partRule) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		p.sizes[uid][n] = size
 		p.mu.Unlock()
-	case r.Method == "POST" && uid != "":
-		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		var c struct {
-			Parts []struct{ PartNumber int } `xml:"Part"`
-		}
-		_ = xml.Unmarshal(body, &c)
-		p.mu.Lock()
-		for i, part := range c.Parts {
-			if i < len(c.Parts)-1 && p.sizes[uid][part.PartNumber] < s3.MinPartSize {
-				p.mu.Unlock()
-				w.Header().Set("Content-Type", "application/xml")
-				w.WriteHeader(400)
-				fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>EntityTooSmall</Code><Message>Your proposed upload is smaller than the minimum allowed object size.</Message><PartNumber>%d</PartNumber></Error>`, part.PartNumber)
-				return
-			}
-		}
-		p.mu.Unlock()
 	}
-	p.next.ServeHTTP(w, r)
+	return p.next.RoundTrip(r)
 }
 
-func (p *partRule) partSizes() []int64 {
+func (p *recorder) partSizes() []int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var out []int64
@@ -83,28 +61,19 @@ func (p *partRule) partSizes() []int64 {
 }
 
 type s3env struct {
-	rule   *partRule
-	srv    *httptest.Server
+	gw     *gateway
+	rec    *recorder
 	client *minio.Client
 	store  *s3.Store
 }
 
+// newS3 starts a versitygw with the bucket "uploads" and a store over it
+// with 5 MiB parts.
 func newS3(t *testing.T) *s3env {
 	t.Helper()
-	fake := gofakes3.New(s3mem.New(), gofakes3.WithAutoBucket(false))
-	rule := &partRule{next: fake.Server(), sizes: map[string]map[int]int64{}}
-	// TLS, as S3 is used: over plain HTTP minio-go signs payloads with
-	// aws-chunked encoding, which gofakes3 decodes only for PutObject.
-	srv := httptest.NewTLSServer(rule)
-	t.Cleanup(srv.Close)
-	tr := srv.Client().Transport.(*http.Transport)
-	t.Cleanup(tr.CloseIdleConnections)
-	client, err := minio.New(strings.TrimPrefix(srv.URL, "https://"), &minio.Options{
-		Creds: credentials.NewStaticV4("test", "testsecret", ""), BucketLookup: minio.BucketLookupPath, Region: "us-east-1", Transport: tr, Secure: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	gw := startGateway(t)
+	rec := &recorder{sizes: map[string]map[int]int64{}}
+	client := gw.client(t, rec)
 	if err := client.MakeBucket(t.Context(), "uploads", minio.MakeBucketOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -112,11 +81,12 @@ func newS3(t *testing.T) *s3env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &s3env{rule: rule, srv: srv, client: client, store: store}
+	return &s3env{gw: gw, rec: rec, client: client, store: store}
 }
 
-// TestServerEnforcesMinPartSize: the test server refuses what S3 refuses,
-// so the store's tests below mean something.
+// TestServerEnforcesMinPartSize: the test server itself refuses what S3
+// refuses (a non-final part under 5 MiB), so the store's tests below mean
+// something.
 func TestServerEnforcesMinPartSize(t *testing.T) {
 	e := newS3(t)
 	core := minio.Core{Client: e.client}
@@ -136,6 +106,13 @@ func TestServerEnforcesMinPartSize(t *testing.T) {
 	_, err = core.CompleteMultipartUpload(ctx, "uploads", "naive", uid, parts, minio.PutObjectOptions{})
 	if minio.ToErrorResponse(err).Code != "EntityTooSmall" {
 		t.Fatalf("1 MiB parts completed: %v", err)
+	}
+	if _, err := e.client.StatObject(ctx, "uploads", "naive", minio.StatObjectOptions{}); minio.ToErrorResponse(err).StatusCode != 404 {
+		t.Fatalf("object after a refused completion: %v", err)
+	}
+	// The last part may be small: the same upload completes with one part.
+	if _, err := core.CompleteMultipartUpload(ctx, "uploads", "naive", uid, parts[:1], minio.PutObjectOptions{}); err != nil {
+		t.Fatalf("one small final part: %v", err)
 	}
 }
 
@@ -183,7 +160,7 @@ func TestTusOverS3(t *testing.T) {
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("object differs (%d bytes, %v)", len(got), err)
 	}
-	sizes := e.rule.partSizes()
+	sizes := e.rec.partSizes()
 	if len(sizes) != 3 || sizes[0] != 5<<20 || sizes[1] != 5<<20 || sizes[2] != 2<<20+123 {
 		t.Fatalf("part sizes %v", sizes)
 	}
@@ -244,7 +221,7 @@ func TestS3OffsetsAndChecksums(t *testing.T) {
 	if r := patch(6<<20, len(data), "Upload-Length: "+strconv.Itoa(len(data))); r.StatusCode != 204 || r.Header.Get("Upload-Offset") != strconv.Itoa(len(data)) {
 		t.Fatalf("last PATCH: %d %v", r.StatusCode, r.Header)
 	}
-	if sizes := e.rule.partSizes(); len(sizes) != 2 || sizes[0] != 5<<20 || sizes[1] != 1<<20+5 {
+	if sizes := e.rec.partSizes(); len(sizes) != 2 || sizes[0] != 5<<20 || sizes[1] != 1<<20+5 {
 		t.Fatalf("part sizes %v", sizes)
 	}
 	if r := req(t, "DELETE", loc, nil); r.StatusCode != 204 {
@@ -260,10 +237,58 @@ func TestS3OffsetsAndChecksums(t *testing.T) {
 	}
 }
 
+// httpClient is a plain client whose connections are closed at cleanup.
+func httpClient(t *testing.T) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
+// do sends a request and returns the status and body (the S3 error XML for
+// a refusal).
+func do(t *testing.T, c *http.Client, method, u string, body []byte) (int, string) {
+	t.Helper()
+	r, err := http.NewRequest(method, u, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body == nil {
+		r.Body, r.ContentLength = nil, 0
+	}
+	resp, err := c.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, string(b)
+}
+
+// s3Code returns the Code of an S3 error body.
+func s3Code(body string) string {
+	var e struct{ Code string }
+	_ = xml.Unmarshal([]byte(body), &e)
+	return e.Code
+}
+
+// objects lists the bucket's keys.
+func (e *s3env) objects(t *testing.T) []string {
+	t.Helper()
+	var keys []string
+	for obj := range e.client.ListObjects(t.Context(), "uploads", minio.ListObjectsOptions{Recursive: true}) {
+		if obj.Err != nil {
+			t.Fatal(obj.Err)
+		}
+		keys = append(keys, obj.Key)
+	}
+	return keys
+}
+
 // TestS3Presign: SigV4 presigned PUT and GET carry the bytes without the
-// application in the path.
+// application in the path, against a server that verifies the signature.
 func TestS3Presign(t *testing.T) {
 	e := newS3(t)
+	c := httpClient(t)
 	ctx := context.Background()
 	put, err := e.store.PresignPut(ctx, "direct/photo.jpg", time.Minute)
 	if err != nil {
@@ -274,33 +299,160 @@ func TestS3Presign(t *testing.T) {
 			t.Fatalf("presigned URL lacks %s: %s", k, put)
 		}
 	}
+	if got := put.Query().Get("X-Amz-Expires"); got != "60" {
+		t.Errorf("X-Amz-Expires = %s, want 60", got)
+	}
 	body := randBytes(100_000)
-	r, _ := http.NewRequest("PUT", put.String(), bytes.NewReader(body))
-	resp, err := e.srv.Client().Do(r)
+	if code, msg := do(t, c, "PUT", put.String(), body); code != 200 {
+		t.Fatalf("presigned PUT: %d %s", code, msg)
+	}
+	// The filename rides in a signed query parameter: quotes, spaces and
+	// non-ASCII must survive the signing.
+	for _, name := range []string{"photo.jpg", `résumé "final" 100%.pdf`, "a;b=c,d.txt"} {
+		get, err := e.store.PresignGet(ctx, "direct/photo.jpg", time.Minute, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := c.Get(get.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !bytes.Equal(got, body) {
+			t.Fatalf("presigned GET %q: %d, %d bytes", name, resp.StatusCode, len(got))
+		}
+		if cd := resp.Header.Get("Content-Disposition"); cd != upload.ContentDisposition("attachment", name) {
+			t.Errorf("Content-Disposition %q, want %q", cd, upload.ContentDisposition("attachment", name))
+		}
+	}
+	if keys := e.objects(t); len(keys) != 1 || keys[0] != "tus/direct/photo.jpg" {
+		t.Fatalf("objects %v", keys)
+	}
+}
+
+// TestS3PresignRefused: a presigned URL that is expired, tampered with or
+// used with another method gets 403 from the server, and nothing is
+// written.
+func TestS3PresignRefused(t *testing.T) {
+	e := newS3(t)
+	c := httpClient(t)
+	ctx := context.Background()
+	// An object that the GET URLs point at and that must survive.
+	if _, err := e.client.PutObject(ctx, "uploads", "tus/kept", bytes.NewReader([]byte("kept")), 4, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	presignPut := func(key string, exp time.Duration) *url.URL {
+		u, err := e.store.PresignPut(ctx, key, exp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	presignGet := func(key string, exp time.Duration) *url.URL {
+		u, err := e.store.PresignGet(ctx, key, exp, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	edit := func(u *url.URL, f func(u *url.URL, q url.Values)) string {
+		u2 := *u
+		q := u2.Query()
+		f(&u2, q)
+		u2.RawQuery = q.Encode()
+		return u2.String()
+	}
+	flip := func(sig string) string {
+		b := []byte(sig)
+		if b[0] == '0' {
+			b[0] = '1'
+		} else {
+			b[0] = '0'
+		}
+		return string(b)
+	}
+	// Expired URLs: the shortest SigV4 lifetime (1s), used once it is
+	// over. X-Amz-Date has whole seconds, so 2s after it is past expiry.
+	expPut, expGet := presignPut("expired", time.Second), presignGet("kept", time.Second)
+	signed, err := time.Parse("20060102T150405Z", expPut.Query().Get("X-Amz-Date"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("presigned PUT: %d", resp.StatusCode)
+	put := presignPut("target", time.Minute)
+	get := presignGet("kept", time.Minute)
+	cases := []struct {
+		name, method, url string
+		body              []byte
+		want              int
+	}{
+		{"changed key", "PUT", edit(put, func(u *url.URL, _ url.Values) { u.Path = strings.Replace(u.Path, "target", "other", 1) }), []byte("x"), http.StatusForbidden},
+		{"changed signature", "PUT", edit(put, func(_ *url.URL, q url.Values) { q.Set("X-Amz-Signature", flip(q.Get("X-Amz-Signature"))) }), []byte("x"), http.StatusForbidden},
+		{"longer expiry", "PUT", edit(put, func(_ *url.URL, q url.Values) { q.Set("X-Amz-Expires", "604800") }), []byte("x"), http.StatusForbidden},
+		{"added parameter", "PUT", edit(put, func(_ *url.URL, q url.Values) { q.Set("x-id", "PutObject") }), []byte("x"), http.StatusForbidden},
+		{"other date", "PUT", edit(put, func(_ *url.URL, q url.Values) {
+			q.Set("X-Amz-Date", time.Now().UTC().Add(time.Second).Format("20060102T150405Z"))
+		}), []byte("x"), http.StatusForbidden},
+		// Malformed rather than wrong: S3 answers 400.
+		{"no signature", "PUT", edit(put, func(_ *url.URL, q url.Values) { q.Del("X-Amz-Signature") }), []byte("x"), http.StatusBadRequest},
+		{"GET URL used to PUT", "PUT", get.String(), []byte("overwritten"), http.StatusForbidden},
+		{"GET URL used to DELETE", "DELETE", get.String(), nil, http.StatusForbidden},
+		{"PUT URL used to GET", "GET", put.String(), nil, http.StatusForbidden},
+		{"PUT URL used to POST", "POST", put.String(), []byte("x"), http.StatusMethodNotAllowed},
+		{"changed key GET", "GET", edit(get, func(u *url.URL, _ url.Values) { u.Path = strings.Replace(u.Path, "kept", "target", 1) }), nil, http.StatusForbidden},
+		{"response header added", "GET", edit(get, func(_ *url.URL, q url.Values) { q.Set("response-content-type", "text/html") }), nil, http.StatusForbidden},
 	}
-	get, err := e.store.PresignGet(ctx, "direct/photo.jpg", time.Minute, "photo.jpg")
+	for _, tc := range cases {
+		code, body := do(t, c, tc.method, tc.url, tc.body)
+		if code != tc.want {
+			t.Errorf("%s: %d %s, want %d", tc.name, code, body, tc.want)
+		} else if s3Code(body) == "" {
+			t.Errorf("%s: %d without a reason: %q", tc.name, code, body)
+		}
+	}
+	time.Sleep(time.Until(signed.Add(2 * time.Second)))
+	for _, tc := range []struct{ name, method, url string }{
+		{"expired PUT", "PUT", expPut.String()},
+		{"expired GET", "GET", expGet.String()},
+	} {
+		code, body := do(t, c, tc.method, tc.url, []byte("late"))
+		if code != http.StatusForbidden || s3Code(body) == "" {
+			t.Errorf("%s: %d %s, want 403 with a reason", tc.name, code, body)
+		}
+	}
+	// Nothing was written, and the object the GET URLs point at is intact.
+	if keys := e.objects(t); len(keys) != 1 || keys[0] != "tus/kept" {
+		t.Errorf("objects after refused requests: %v", keys)
+	}
+	for _, key := range []string{"tus/target", "tus/other", "tus/expired"} {
+		if _, err := e.client.StatObject(ctx, "uploads", key, minio.StatObjectOptions{}); minio.ToErrorResponse(err).StatusCode != 404 {
+			t.Errorf("HEAD %s: %v, want 404", key, err)
+		}
+	}
+	obj, err := e.client.GetObject(ctx, "uploads", "tus/kept", minio.GetObjectOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err = e.srv.Client().Get(get.String())
-	if err != nil {
-		t.Fatal(err)
+	b, err := io.ReadAll(obj)
+	obj.Close()
+	if err != nil || string(b) != "kept" {
+		t.Errorf("kept object: %q %v", b, err)
 	}
-	got, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !bytes.Equal(got, body) {
-		t.Fatalf("presigned GET: %d, %d bytes", resp.StatusCode, len(got))
+	// The untampered URLs still work: the refusals were about the changes.
+	if code, body := do(t, c, "PUT", put.String(), []byte("ok")); code != 200 {
+		t.Errorf("untampered PUT: %d %s", code, body)
+	}
+	if code, body := do(t, c, "GET", get.String(), nil); code != 200 || body != "kept" {
+		t.Errorf("untampered GET: %d %q", code, body)
 	}
 }
 
 func TestOptions(t *testing.T) {
-	e := newS3(t)
+	// The constructor does not talk to the server.
+	client, err := minio.New("127.0.0.1:1", &minio.Options{Creds: credentials.NewStaticV4(accessKey, secretKey, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		o    *s3.Options
 		want string
@@ -309,8 +461,73 @@ func TestOptions(t *testing.T) {
 		{&s3.Options{Bucket: "b", PartSize: -1}, "s3: Options.PartSize is negative (-1)"},
 		{&s3.Options{Bucket: "b", PartSize: 1 << 20}, "s3: Options.PartSize 1048576 is below S3's minimum part size of 5 MiB"},
 	} {
-		if _, err := s3.New(e.client, c.o); err == nil || err.Error() != c.want {
+		if _, err := s3.New(client, c.o); err == nil || err.Error() != c.want {
 			t.Errorf("%v, want %s", err, c.want)
 		}
+	}
+}
+
+// TestS3StoreEdges drives the store directly: an empty upload becomes an
+// empty object, an upload of exactly two parts completes without a tail,
+// ListUploads finds both, and Open reads back with Seek (ranged GETs).
+func TestS3StoreEdges(t *testing.T) {
+	e := newS3(t)
+	ctx := t.Context()
+	empty, err := e.store.NewUpload(ctx, upload.Info{Size: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := randBytes(2 * s3.MinPartSize)
+	two, err := e.store.NewUpload(ctx, upload.Info{Size: int64(len(data))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One byte first (a tail), then the rest: the tail is folded into the
+	// first part.
+	for _, c := range [][2]int{{0, 1}, {1, len(data)}} {
+		if n, err := two.WriteChunk(ctx, int64(c[0]), bytes.NewReader(data[c[0]:c[1]]), nil); err != nil || n != int64(c[1]-c[0]) {
+			t.Fatalf("WriteChunk %v: %d %v", c, n, err)
+		}
+	}
+	if sizes := e.rec.partSizes(); len(sizes) != 2 || sizes[0] != s3.MinPartSize || sizes[1] != s3.MinPartSize {
+		t.Fatalf("part sizes %v", sizes)
+	}
+	for _, u := range []upload.Upload{empty, two} {
+		info, err := u.Info(ctx)
+		if err != nil || !info.Complete() {
+			t.Fatalf("Info: %+v %v", info, err)
+		}
+	}
+	ids, err := e.store.ListUploads(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for _, u := range []upload.Upload{empty, two} {
+		info, _ := u.Info(ctx)
+		want[info.ID] = true
+	}
+	if len(ids) != 2 || !want[ids[0]] || !want[ids[1]] {
+		t.Fatalf("ListUploads %v", ids)
+	}
+	info, _ := empty.Info(ctx)
+	if st, err := e.client.StatObject(ctx, "uploads", e.store.ObjectKey(info.ID), minio.StatObjectOptions{}); err != nil || st.Size != 0 {
+		t.Fatalf("empty object: %+v %v", st, err)
+	}
+	r, err := two.(upload.Opener).Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.Seek(s3.MinPartSize-10, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 20)
+	if _, err := io.ReadFull(r, got); err != nil || !bytes.Equal(got, data[s3.MinPartSize-10:s3.MinPartSize+10]) {
+		t.Fatalf("read across the part boundary: %v", err)
+	}
+	// Only the objects and their info remain: no tail left behind.
+	if keys := e.objects(t); len(keys) != 4 {
+		t.Errorf("objects %v", keys)
 	}
 }
