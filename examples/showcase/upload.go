@@ -54,14 +54,26 @@ func setupUpload(_ context.Context, sc *showcase) error {
 	sc.mux.HandleFunc("GET /upload/stats", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, h.Stats())
 	})
+	presign, err := newPresignDemo(sc, store)
+	if err != nil {
+		h.Close()
+		os.RemoveAll(dir)
+		return err
+	}
 	sc.add(demo{
 		Name:  "upload",
 		Title: "resumable uploads",
 		Summary: "A tus 1.0.0 upload page (open /upload/): drag and drop a file, pause, reload the page and pick the file again to resume from the offset the server reports; " +
-			"chunks are fsynced before they are acknowledged, the file appears whole or not at all, and the download link resumes with Range.",
-		Try:   []link{{"open the upload page", "/upload/"}, {"upload statistics", "/upload/stats"}},
+			"chunks are fsynced before they are acknowledged, the file appears whole or not at all, and the download link resumes with Range. " +
+			"A pre-signed URL (HMAC-SHA256) lets a client upload without other credentials: exactly the signed request, until it expires.",
+		Try: []link{
+			{"open the upload page", "/upload/"},
+			{"a pre-signed URL: accepted, then altered and refused", "/upload/presign"},
+			{"upload statistics", "/upload/stats"},
+		},
 		Stats: func() any { return h.Stats() },
 		Close: func() {
+			presign.h.Close()
 			h.Close()
 			os.RemoveAll(dir)
 		},

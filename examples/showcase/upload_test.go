@@ -137,3 +137,54 @@ func TestUploadDemoRange(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestUploadDemoPresign: the signed request creates the upload; a changed
+// signature, an expired URL, another method and a body over the signed
+// limit are refused with 403 and write nothing.
+func TestUploadDemoPresign(t *testing.T) {
+	cert, err := httpx.NewDevCert()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := newShowcase(cert)
+	if err := setupUpload(context.Background(), sc); err != nil {
+		t.Fatal(err)
+	}
+	defer sc.close()
+	h := sc.handler()
+	for range 2 {
+		var got struct {
+			Headline headline `json:"headline"`
+			Attempts []struct {
+				Request string `json:"request"`
+				Status  int    `json:"status"`
+				Reason  string `json:"reason"`
+			} `json:"attempts"`
+			BytesReceived  int64 `json:"bytes_received"`
+			UploadsCreated int64 `json:"uploads_created"`
+		}
+		if code := batchGet(t, h, "/upload/presign", &got); code != 200 {
+			t.Fatalf("status %d", code)
+		}
+		if len(got.Attempts) != 5 || got.Attempts[0].Status != 201 {
+			t.Fatalf("attempts %+v", got.Attempts)
+		}
+		for _, a := range got.Attempts[1:] {
+			if a.Status != 403 || a.Reason == "" {
+				t.Errorf("%s: %d %q, want 403 with a reason", a.Request, a.Status, a.Reason)
+			}
+		}
+		if got.BytesReceived != 64<<10 || got.UploadsCreated != 1 || !strings.Contains(got.Headline.Value, "4 of 4") {
+			t.Fatalf("received %d bytes, created %d, headline %q", got.BytesReceived, got.UploadsCreated, got.Headline.Value)
+		}
+	}
+	// Without a signature the endpoint is closed.
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("POST", "/upload/signed/", strings.NewReader("x"))
+	req.Header.Set("Tus-Resumable", "1.0.0")
+	req.Header.Set("Upload-Length", "1")
+	h.ServeHTTP(rec, req)
+	if rec.Code != 403 {
+		t.Fatalf("unsigned POST: %d, want 403", rec.Code)
+	}
+}
