@@ -134,7 +134,9 @@
 // full, so a peer that stops reading one stream blocks only that stream;
 // SetWriteDeadline bounds the wait (os.ErrDeadlineExceeded). On the
 // fallback each stream has a credit window (Options.StreamWindow,
-// 256 KiB) and a Write is cut into frames of Options.MaxFrameSize
+// 256 KiB; a stream the application keeps reading may grow to four times
+// that, from a budget of 3×StreamWindow per session shared by its
+// streams) and a Write is cut into frames of Options.MaxFrameSize
 // (16 KiB), so streams take turns on the socket; a socket that takes
 // nothing for Options.WriteTimeout ends the session.
 //

@@ -1,9 +1,11 @@
 package wt
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -50,6 +52,9 @@ type muxSession struct {
 	ctrl       []ctrlFrame
 	ctrlWake   chan struct{}
 	maxDgram   int // the smaller of ours and the peer's
+	// extraWindow is how far the open streams' receive windows have grown
+	// past StreamWindow in all (growWindow).
+	extraWindow uint64
 
 	out     *dgramOut
 	in      *dgramIn
@@ -238,7 +243,7 @@ func (s *muxSession) readLoop() {
 	defer s.loopDone()
 	defer s.finish()
 	for {
-		typ, msg, err := s.conn.Read(s.ioCtx)
+		typ, r, err := s.conn.Reader(s.ioCtx)
 		if err != nil {
 			s.readFailed(err)
 			return
@@ -247,7 +252,23 @@ func (s *muxSession) readLoop() {
 			s.protocolError(protoErr("text message"))
 			return
 		}
-		if err := s.handle(msg); err != nil {
+		// The message goes into a pooled buffer (handle copies what it
+		// keeps): conn.Read would allocate and regrow a buffer for every
+		// frame, and an idle session holds none.
+		bp := msgBufs.Get().(*[]byte)
+		msg, err := readMessage(r, (*bp)[:0])
+		if err != nil {
+			*bp = msg[:0]
+			msgBufs.Put(bp)
+			s.readFailed(err)
+			return
+		}
+		err = s.handle(msg)
+		if cap(msg) <= maxPooledMsg {
+			*bp = msg[:0]
+			msgBufs.Put(bp)
+		}
+		if err != nil {
 			if errors.Is(err, errRemoteClose) {
 				return
 			}
@@ -258,6 +279,30 @@ func (s *muxSession) readLoop() {
 }
 
 var errRemoteClose = errors.New("remote close")
+
+// msgBufs holds the reader's message buffers, shared by all sessions.
+// One grown past maxPooledMsg (a large MaxFrameSize) is left to the GC.
+var msgBufs = sync.Pool{New: func() any { b := make([]byte, 0, 32<<10); return &b }}
+
+const maxPooledMsg = 1 << 20
+
+// readMessage appends the rest of r to b, reading in large chunks.
+// coder/websocket's reader enforces the read limit.
+func readMessage(r io.Reader, b []byte) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+}
 
 // readFailed turns the end of the WebSocket into the session's error,
 // unless a CLOSE frame or a local Close already set one.
@@ -379,7 +424,7 @@ func (s *muxSession) handle(msg []byte) error {
 	case frameHello:
 		return protoErr("second HELLO")
 	case frameDatagram:
-		s.in.put(f.payload)
+		s.in.put(bytes.Clone(f.payload)) // msg is the reader's buffer
 		return nil
 	case frameClose:
 		s.fail(&SessionError{Code: SessionErrorCode(f.n), Reason: string(f.payload), Remote: true}, false)
@@ -469,6 +514,7 @@ func (s *muxSession) peerOpen(id uint32) error {
 func (s *muxSession) newStreamLocked(id uint32, peerInit, uni bool) *muxStream {
 	st := &muxStream{s: s, id: id, canRecv: !uni || peerInit, canSend: !uni || !peerInit, peerInit: peerInit}
 	st.recvLimit = uint64(s.o.StreamWindow)
+	st.window = st.recvLimit
 	if s.peer != nil {
 		st.credit = int64(s.peer.window)
 	}
@@ -488,6 +534,7 @@ func (s *muxSession) retire(st *muxStream) {
 		return
 	}
 	delete(s.streams, st.id)
+	s.extraWindow -= st.window - uint64(s.o.StreamWindow) // st.mu is held (retireLocked)
 	var f []byte
 	if st.peerInit && s.closeErr == nil {
 		k := kindOf(st.id)
@@ -499,4 +546,30 @@ func (s *muxSession) retire(st *muxStream) {
 	if f != nil {
 		s.queueCtrl(f)
 	}
+}
+
+// maxWindowGrowth bounds growWindow: the windows of a session's streams
+// grow by at most (maxWindowGrowth-1)×StreamWindow in all.
+const maxWindowGrowth = 4
+
+// growWindow doubles a reading stream's receive window w while the
+// session's growth budget, (maxWindowGrowth-1)×StreamWindow shared by
+// its streams, lasts: one busy stream gets a window that covers the
+// credit's round trip, and what a session may make us buffer rises by
+// that budget only, whatever the number of streams. It runs with st.mu
+// held (then s.mu, the lock order).
+func (s *muxSession) growWindow(w uint64) uint64 {
+	base := uint64(s.o.StreamWindow)
+	if base > 1<<28 {
+		return w // credit increments stay far below 2^32
+	}
+	budget := (maxWindowGrowth - 1) * base
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delta := min(w, budget-s.extraWindow)
+	if s.closeErr != nil || delta == 0 {
+		return w
+	}
+	s.extraWindow += delta
+	return w + delta
 }

@@ -1,6 +1,7 @@
 package wt
 
 import (
+	"bytes"
 	"io"
 	"os"
 	"sync"
@@ -30,6 +31,7 @@ type muxStream struct {
 	recvDone  bool
 	recvTotal uint64 // bytes received
 	recvLimit uint64 // bytes the peer may send in all
+	window    uint64 // receive window: StreamWindow, grown by growWindow
 	readTotal uint64 // bytes read by the application
 	rdeadline time.Time
 	rwake     chan struct{}
@@ -96,7 +98,7 @@ func (st *muxStream) received(f frame) error {
 			return protoErr("stream %d: credit overrun (%d bytes received, %d granted)", st.id, st.recvTotal, st.recvLimit)
 		}
 		if len(f.payload) > 0 {
-			st.rbuf = append(st.rbuf, f.payload)
+			st.rbuf = append(st.rbuf, bytes.Clone(f.payload)) // f aliases the reader's buffer
 		}
 	case frameFin:
 		st.rfin = true
@@ -179,8 +181,10 @@ func (st *muxStream) Read(p []byte) (int, error) {
 			}
 			st.readTotal += uint64(n)
 			var credit uint32
-			window := uint64(st.s.o.StreamWindow)
+			window := st.window
 			if !st.rfin && st.readTotal+window-st.recvLimit >= window/2 {
+				window = st.s.growWindow(window)
+				st.window = window
 				credit = uint32(st.readTotal + window - st.recvLimit)
 				st.recvLimit += uint64(credit)
 			}

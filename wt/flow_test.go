@@ -3,6 +3,7 @@ package wt_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net/http"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/wirespeed/wirespeed/wt"
 )
@@ -244,5 +247,70 @@ func TestFallbackReasons(t *testing.T) {
 	})
 	if _, _, err := wt.Dial(ctx, tcpOnly.URL+"/wt", &wt.DialOptions{TLSConfig: e.cert.ClientTLS(), Transport: wt.TransportWebTransport, WebTransportTimeout: 500 * time.Millisecond}); !errors.Is(err, wt.ErrNoTransport) {
 		t.Fatalf("forced WebTransport without QUIC: %v", err)
+	}
+}
+
+// TestWindowGrowth: a stream the application keeps reading gets more
+// credit than StreamWindow (so one stream is not held back by the
+// credit's round trip), and what the peer may send unread on all streams
+// together stays within StreamWindow per stream plus the session's growth
+// budget of 3×StreamWindow.
+func TestWindowGrowth(t *testing.T) {
+	const window = 256 << 10 // the default StreamWindow
+	sink := func(ctx context.Context, s wt.Session) {
+		for {
+			st, err := s.AcceptStream(ctx)
+			if err != nil {
+				return
+			}
+			go io.Copy(io.Discard, st)
+		}
+	}
+	e := startEnv(t, sink, nil)
+	ctx := testCtx(t)
+	c := rawDial(t, ctx, e)
+	const streams = 3
+	avail := map[uint32]int64{}
+	for i := range uint32(streams) {
+		id := i << 2 // client-initiated bidirectional
+		if err := c.Write(ctx, websocket.MessageBinary, idFrame(0x01, id)); err != nil {
+			t.Fatal(err)
+		}
+		avail[id] = window
+	}
+	payload := make([]byte, 16<<10)
+	var sent, maxOne, maxAll int64
+	for sent < 24<<20 {
+		for id, n := range avail {
+			for n > 0 {
+				k := min(n, int64(len(payload)))
+				if err := c.Write(ctx, websocket.MessageBinary, idFrame(0x02, id, payload[:k]...)); err != nil {
+					t.Fatal(err)
+				}
+				n -= k
+				sent += k
+			}
+			avail[id] = 0
+		}
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) != 9 || b[0] != 0x06 {
+			continue // not a CREDIT frame
+		}
+		id := binary.BigEndian.Uint32(b[1:])
+		avail[id] += int64(binary.BigEndian.Uint32(b[5:]))
+		var all int64
+		for _, n := range avail {
+			all += n
+		}
+		maxOne, maxAll = max(maxOne, avail[id]), max(maxAll, all)
+	}
+	if maxOne <= window {
+		t.Errorf("the most credit one stream had is %d bytes, want more than the StreamWindow %d", maxOne, window)
+	}
+	if limit := int64(streams+3) * window; maxAll > limit {
+		t.Errorf("the peer had credit for %d bytes on %d streams, want at most %d", maxAll, streams, limit)
 	}
 }

@@ -31,7 +31,10 @@ type Options struct {
 	MaxIncomingUniStreams int
 	// StreamWindow is the fallback's per-stream flow-control window: how
 	// many bytes the peer may send on one stream before the application
-	// reads them, and so the most one stream buffers. Defaults to 256 KiB;
+	// reads them. A stream the application keeps reading may grow its
+	// window up to 4×StreamWindow, from a growth budget of 3×StreamWindow
+	// per session shared by its streams, so a session buffers at most
+	// StreamWindow per stream plus 3×StreamWindow. Defaults to 256 KiB;
 	// negative is an error. (On WebTransport quic-go's own windows apply.)
 	StreamWindow int
 	// MaxFrameSize is the largest DATA payload of a fallback frame; a
