@@ -114,8 +114,31 @@ func (q *quicConns) drain(ctx context.Context, inFlight *atomic.Int64) error {
 		}
 		d = min(2*d, 100*time.Millisecond)
 	}
+	// The last handlers have returned, but their responses may still sit
+	// in the connections' send buffers, and closing a QUIC connection
+	// discards what it has not sent. Give them a few round trips first.
+	t := time.NewTimer(q.flushLinger())
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		t.Stop()
+	}
 	q.close()
 	return nil
+}
+
+// flushLinger is how long drain waits between the last request's end and
+// closing the connections: four smoothed RTTs of the slowest connection,
+// at least 100ms (a loaded host schedules the send loop late) and at most
+// 2s.
+func (q *quicConns) flushLinger() time.Duration {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var rtt time.Duration
+	for c := range q.conns {
+		rtt = max(rtt, c.ConnectionStats().SmoothedRTT)
+	}
+	return min(max(4*rtt, 100*time.Millisecond), 2*time.Second)
 }
 
 // close stops accepting and closes every connection; their goroutines

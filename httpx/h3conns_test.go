@@ -182,3 +182,59 @@ func TestServerHTTP3ConnsCut(t *testing.T) {
 		})
 	}
 }
+
+// TestServerHTTP3ConnsDrainFlushes: responses whose handlers return
+// during the drain arrive whole. The drain closes the QUIC connections
+// once no request is in flight; closing at once discarded what the
+// connections had not sent yet, so the last responses lost their tails.
+func TestServerHTTP3ConnsDrainFlushes(t *testing.T) {
+	const (
+		requests = 6 // under rawConns' stream limit of 7
+		size     = 384 << 10
+	)
+	body := strings.Repeat("x", size)
+	for round := range 5 {
+		conns := &rawConns{}
+		var started sync.WaitGroup
+		started.Add(requests)
+		release := make(chan struct{})
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			started.Done()
+			<-release
+			io.WriteString(w, body) // returns once the stream has taken it
+		})
+		srv := startServer(t, h, &httpx.ServerOptions{HTTP3Conns: conns}, true, false)
+		ctx := testCtx(t)
+		client := h3Client(t)
+		results := make(chan error, requests)
+		for range requests {
+			go func() {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+				resp, err := client.Do(req)
+				if err != nil {
+					results <- err
+					return
+				}
+				b, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err == nil && len(b) != size {
+					err = errors.New("short body: " + strconv.Itoa(len(b)) + " bytes")
+				}
+				results <- err
+			}()
+		}
+		started.Wait()
+		shut := make(chan error, 1)
+		go func() { shut <- srv.Shutdown(ctx) }()
+		<-srv.Draining()
+		close(release)
+		for range requests {
+			if err := <-results; err != nil {
+				t.Fatalf("round %d: a response finished by its handler during the drain: %v", round, err)
+			}
+		}
+		if err := <-shut; err != nil {
+			t.Fatalf("round %d: Shutdown: %v", round, err)
+		}
+	}
+}
