@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -9,21 +8,11 @@ import (
 	"testing"
 
 	"github.com/wirespeed/wirespeed/batch"
-	"github.com/wirespeed/wirespeed/httpx"
 )
 
 func newBatchShowcase(t *testing.T) http.Handler {
 	t.Helper()
-	cert, err := httpx.NewDevCert()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := newShowcase(cert)
-	t.Cleanup(sc.close)
-	if err := setupBatch(context.Background(), sc); err != nil {
-		t.Fatal(err)
-	}
-	return sc.handler()
+	return newTestShowcase(t, setupBatch).handler()
 }
 
 func batchGet(t *testing.T, h http.Handler, url string, v any) int {

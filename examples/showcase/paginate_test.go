@@ -1,28 +1,16 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-
-	"github.com/wirespeed/wirespeed/httpx"
 )
 
 func newPaginateShowcase(t *testing.T) http.Handler {
 	t.Helper()
-	cert, err := httpx.NewDevCert()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := newShowcase(cert)
-	t.Cleanup(sc.close)
-	if err := setupPaginate(context.Background(), sc); err != nil {
-		t.Fatal(err)
-	}
-	return sc.handler()
+	return newTestShowcase(t, setupPaginate).handler()
 }
 
 // TestPaginateDemo: one showcase for every paginate check, since filling

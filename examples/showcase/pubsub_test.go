@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -9,22 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wirespeed/wirespeed/httpx"
 	"github.com/wirespeed/wirespeed/pubsub"
 )
 
 func newPubsubShowcase(t *testing.T) http.Handler {
 	t.Helper()
-	cert, err := httpx.NewDevCert()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := newShowcase(cert)
-	t.Cleanup(sc.close)
-	if err := setupPubsub(context.Background(), sc); err != nil {
-		t.Fatal(err)
-	}
-	return sc.handler()
+	return newTestShowcase(t, setupPubsub).handler()
 }
 
 // TestPubsubDemoRelay: every message published through instance A reaches
