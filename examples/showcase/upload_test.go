@@ -12,7 +12,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/wirespeed/wirespeed/httpx"
 	"github.com/wirespeed/wirespeed/internal/testenv/browser"
 	"github.com/wirespeed/wirespeed/upload"
 )
@@ -56,17 +55,9 @@ const pageUploadResume = `(async () => {
 // with progress, pauses, reloads the page, resumes from the server's offset
 // and the stored file is the page's; the download link serves it with Range.
 func TestUploadDemoInChromium(t *testing.T) {
-	cert, err := httpx.NewDevCert()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := newShowcase(cert)
-	if err := setupUpload(context.Background(), sc); err != nil {
-		t.Fatal(err)
-	}
+	sc := newTestShowcase(t, setupUpload)
 	srv := httptest.NewServer(sc.handler())
 	defer srv.Close()
-	defer sc.close()
 
 	b := browser.Chromium(t, chromedp.IgnoreCertErrors)
 	ctx, cancel := context.WithTimeout(b, 60*time.Second)
@@ -112,17 +103,9 @@ func TestUploadDemoInChromium(t *testing.T) {
 // TestUploadDemoRange: the demo's downloads keep Range through the
 // showcase's compress middleware.
 func TestUploadDemoRange(t *testing.T) {
-	cert, err := httpx.NewDevCert()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := newShowcase(cert)
-	if err := setupUpload(context.Background(), sc); err != nil {
-		t.Fatal(err)
-	}
+	sc := newTestShowcase(t, setupUpload)
 	srv := httptest.NewServer(sc.handler())
 	defer srv.Close()
-	defer sc.close()
 	c, _ := upload.NewClient(srv.URL+"/upload/files/", &upload.ClientOptions{ChunkSize: 1 << 20})
 	data := demoBytes()
 	u, err := c.Upload(context.Background(), bytes.NewReader(data), int64(len(data)), map[string]string{"filename": "demo.bin"})
@@ -142,15 +125,7 @@ func TestUploadDemoRange(t *testing.T) {
 // signature, an expired URL, another method and a body over the signed
 // limit are refused with 403 and write nothing.
 func TestUploadDemoPresign(t *testing.T) {
-	cert, err := httpx.NewDevCert()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := newShowcase(cert)
-	if err := setupUpload(context.Background(), sc); err != nil {
-		t.Fatal(err)
-	}
-	defer sc.close()
+	sc := newTestShowcase(t, setupUpload)
 	h := sc.handler()
 	for range 2 {
 		var got struct {
