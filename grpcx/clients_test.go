@@ -16,15 +16,7 @@ import (
 // TestNodeClient calls all four method kinds from Node's @grpc/grpc-js.
 func TestNodeClient(t *testing.T) {
 	node := testenv.NeedProgram(t, "node")
-	modules, err := filepath.Abs(filepath.Join("..", ".deps", "node", "node_modules"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, pkg := range []string{"@grpc/grpc-js", "@grpc/proto-loader"} {
-		if _, err := os.Stat(filepath.Join(modules, pkg)); err != nil {
-			testenv.Unavailable(t, "Node package "+pkg+" not installed; run scripts/deps.sh")
-		}
-	}
+	modules := testenv.NodeModules(t, "@grpc/grpc-js", "@grpc/proto-loader")
 	srv := startServer(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

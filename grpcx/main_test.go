@@ -3,9 +3,9 @@ package grpcx_test
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/wirespeed/wirespeed/internal/leakcheck"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	leakcheck.VerifyTestMain(m)
 }

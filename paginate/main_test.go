@@ -3,19 +3,10 @@ package paginate_test
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/wirespeed/wirespeed/internal/leakcheck"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(closeAfter{m})
-}
-
-// closeAfter closes the databases benchmarks share across the process
-// before goleak looks for goroutines.
-type closeAfter struct{ m *testing.M }
-
-func (c closeAfter) Run() int {
-	code := c.m.Run()
-	closeBenchDBs()
-	return code
-}
+// The tests that need a database (SQLite and PostgreSQL, whose drivers are
+// modules of their own) live in internal/integration/paginate, so that
+// importing paginate adds no driver to a program's module graph.
+func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }

@@ -229,7 +229,7 @@ func TestMemorySweeperGoroutineStops(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// goleak in TestMain checks the sweeper is gone.
+	// The leak check in TestMain checks the sweeper is gone.
 }
 
 func TestCompareIDs(t *testing.T) {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every fuzz target of the root module for FUZZTIME (default 10s) each.
+# Runs every fuzz target of the modules (but bench) for FUZZTIME (default 10s) each.
 # Each new interesting input is minimized for at most FUZZMINIMIZETIME
 # (default 2s): go test's default of 60s per input stalls a short run on
 # targets whose inputs are long (FuzzBulkDecode sat at 0 execs/s).

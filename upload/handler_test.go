@@ -16,8 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
+	"github.com/wirespeed/wirespeed/internal/leakcheck"
 	"github.com/wirespeed/wirespeed/upload"
 )
 
@@ -476,13 +475,13 @@ func TestSweeperSwitch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := goleak.IgnoreCurrent()
+	before := leakcheck.Snapshot()
 	for _, o := range []upload.Options{{Public: true, SweepInterval: -1}, {Public: true, Expiration: -1}} {
 		h, err := upload.NewHandler(store, &o)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := goleak.Find(before); err != nil {
+		if err := leakcheck.Find(before); err != nil {
 			t.Fatalf("%+v started a goroutine: %v", o, err)
 		}
 		h.Close()
@@ -491,11 +490,11 @@ func TestSweeperSwitch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if goleak.Find(before) == nil {
+	if leakcheck.Find(before) == nil {
 		t.Fatal("no sweeper with the defaults")
 	}
 	h.Close()
-	if err := goleak.Find(before); err != nil {
+	if err := leakcheck.Find(before); err != nil {
 		t.Fatalf("Close left the sweeper running: %v", err)
 	}
 }

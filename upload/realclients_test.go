@@ -46,13 +46,7 @@ up.start();
 // POST with X-HTTP-Method-Override); the stored file's sha256 matches.
 func TestTusJSClient(t *testing.T) {
 	node := testenv.NeedProgram(t, "node")
-	modules, err := filepath.Abs(filepath.Join("..", ".deps", "node", "node_modules"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(modules, "tus-js-client")); err != nil {
-		testenv.Unavailable(t, "Node package tus-js-client not installed; run scripts/deps.sh")
-	}
+	modules := testenv.NodeModules(t, "tus-js-client")
 	e := newEnv(t, nil)
 	data := randBytes(4 << 20)
 	src := filepath.Join(t.TempDir(), "src.bin")

@@ -5,7 +5,6 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -30,13 +29,7 @@ sock.on('error', (err) => { console.log('error ' + err.message); process.exit(1)
 
 func TestNodeClient(t *testing.T) {
 	node := testenv.NeedProgram(t, "node")
-	modules, err := filepath.Abs(filepath.Join("..", ".deps", "node", "node_modules"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(modules, "ws")); err != nil {
-		testenv.Unavailable(t, "Node package ws not installed; run scripts/deps.sh")
-	}
+	modules := testenv.NodeModules(t, "ws")
 	ctx := testCtx(t)
 	s := newServer(t, &ws.HubOptions{ClientTopics: true, PublicTopics: []string{"news"}, OnConnect: func(context.Context, *ws.Conn) {}})
 

@@ -8,13 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
+	"github.com/wirespeed/wirespeed/internal/leakcheck"
 	"github.com/wirespeed/wirespeed/internal/testenv"
 	"github.com/wirespeed/wirespeed/pubsub"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
 
 const want = `published 3 orders through instance A
 instance B delivered "order 1"

@@ -21,8 +21,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/wirespeed/wirespeed/httpx"
+	"github.com/wirespeed/wirespeed/internal/integration/browser"
 	"github.com/wirespeed/wirespeed/internal/testenv"
-	"github.com/wirespeed/wirespeed/internal/testenv/browser"
 )
 
 // startShowcase starts the built showcase with args, as a user would,

@@ -19,8 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
+	"github.com/wirespeed/wirespeed/internal/leakcheck"
 	"github.com/wirespeed/wirespeed/internal/testenv"
 )
 
@@ -28,8 +27,8 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	removeBinary()
 	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+		if err := leakcheck.Find(nil); err != nil {
+			fmt.Fprintf(os.Stderr, "leakcheck: %v\n", err)
 			code = 1
 		}
 	}

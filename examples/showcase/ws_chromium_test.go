@@ -10,7 +10,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/wirespeed/wirespeed/httpx"
-	"github.com/wirespeed/wirespeed/internal/testenv/browser"
+	"github.com/wirespeed/wirespeed/internal/integration/browser"
 )
 
 // pageChat waits for the ws demo's script to connect, sends a chat line

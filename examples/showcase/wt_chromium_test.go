@@ -9,8 +9,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/wirespeed/wirespeed/internal/integration/browser"
 	"github.com/wirespeed/wirespeed/internal/testenv"
-	"github.com/wirespeed/wirespeed/internal/testenv/browser"
 	"github.com/wirespeed/wirespeed/wt"
 )
 

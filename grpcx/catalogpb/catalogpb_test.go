@@ -11,14 +11,14 @@ import (
 	"time"
 
 	"github.com/wirespeed/wirespeed/grpcx/catalogpb"
+	"github.com/wirespeed/wirespeed/internal/leakcheck"
 	"github.com/wirespeed/wirespeed/internal/testenv"
-	"go.uber.org/goleak"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	leakcheck.VerifyTestMain(m)
 }
 
 // protocVersion matches the lines naming protoc's version, which differ

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -94,4 +95,33 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 		case <-tick.C:
 		}
 	}
+}
+
+// NodeModules returns the node_modules directory that scripts/deps.sh fills,
+// .deps/node/node_modules at the repository root (the directory of go.work,
+// found from the test's directory), after checking that each of pkgs is
+// installed there; a missing one is [Unavailable].
+func NodeModules(t testing.TB, pkgs ...string) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.work above the test's directory: not in a wirespeed checkout")
+		}
+		dir = parent
+	}
+	modules := filepath.Join(dir, ".deps", "node", "node_modules")
+	for _, pkg := range pkgs {
+		if _, err := os.Stat(filepath.Join(modules, pkg)); err != nil {
+			Unavailable(t, "Node package "+pkg+" not installed; run scripts/deps.sh")
+		}
+	}
+	return modules
 }

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	goredis "github.com/redis/go-redis/v9"
-	"go.uber.org/goleak"
+	"github.com/wirespeed/wirespeed/internal/leakcheck"
 )
 
 // quiet drops go-redis's log lines (dial failures while the fault test has
@@ -16,5 +16,5 @@ func (quiet) Printf(context.Context, string, ...any) {}
 
 func TestMain(m *testing.M) {
 	goredis.SetLogger(quiet{})
-	goleak.VerifyTestMain(m)
+	leakcheck.VerifyTestMain(m)
 }

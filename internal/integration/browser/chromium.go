@@ -34,7 +34,7 @@ const chromiumOutputLimit = 64 << 10
 //
 // At the end of the test the browser is closed gracefully (killed if that
 // takes more than ten seconds) and the cleanup waits until the process has
-// exited and chromedp's goroutines have ended, so goleak passes. The
+// exited and chromedp's goroutines have ended, so the leak check passes. The
 // returned context has no deadline of its own: a deadline on the context
 // of the first Run would stop the whole browser, so bound single actions
 // with context.WithTimeout on the returned context instead. The context is

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -202,12 +203,18 @@ func TestRedisRestart(t *testing.T) {
 	}
 	defer client.Close()
 	defer b.Close()
-	s := newServer(t, &sse.ServerOptions{Broker: b})
-	ids := publish(t, ctx, s.sse, "news", "a", "b")
+	srv, err := sse.NewServer(&sse.ServerOptions{Broker: b, PublicTopics: []string{"news"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	defer srv.Close()
+	ids := publish(t, ctx, srv, "news", "a", "b")
 	rs.Restart()
 	var resp *http.Response
 	testWait(t, ctx, func() bool {
-		req, _ := http.NewRequestWithContext(ctx, "GET", s.url, nil)
+		req, _ := http.NewRequestWithContext(ctx, "GET", hs.URL+"/?topic=news", nil)
 		req.Header.Set("Last-Event-ID", ids[0])
 		r, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -231,7 +238,7 @@ func TestRedisRestart(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for ctx.Err() == nil {
-			if _, err := s.sse.Publish(ctx, "news", []byte("after")); err == nil || errors.Is(err, sse.ErrServerClosed) {
+			if _, err := srv.Publish(ctx, "news", []byte("after")); err == nil || errors.Is(err, sse.ErrServerClosed) {
 				return
 			}
 			time.Sleep(10 * time.Millisecond) // pacing while Redis comes back

@@ -9,7 +9,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/wirespeed/wirespeed/internal/testenv/browser"
+	"github.com/wirespeed/wirespeed/internal/integration/browser"
 )
 
 // TestChromium starts the browser, loads a page from a local server and

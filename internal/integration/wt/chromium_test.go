@@ -15,7 +15,7 @@ import (
 	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"github.com/wirespeed/wirespeed/internal/testenv/browser"
+	"github.com/wirespeed/wirespeed/internal/integration/browser"
 	"github.com/wirespeed/wirespeed/wt"
 )
 
@@ -113,7 +113,7 @@ func TestChromium(t *testing.T) {
 		echo(ctx, s)
 		<-ctx.Done()
 		causes <- context.Cause(ctx)
-	}, nil)
+	})
 	e.mux.Handle("GET /wt.js", wt.Script)
 	e.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")

@@ -8,7 +8,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/wirespeed/wirespeed/internal/testenv/browser"
+	"github.com/wirespeed/wirespeed/internal/integration/browser"
 )
 
 // jsonResult is what the page's script reports about one fetch.

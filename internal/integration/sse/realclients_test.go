@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,8 +17,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/wirespeed/wirespeed/internal/integration/browser"
 	"github.com/wirespeed/wirespeed/internal/testenv"
-	"github.com/wirespeed/wirespeed/internal/testenv/browser"
 	"github.com/wirespeed/wirespeed/pubsub"
 	"github.com/wirespeed/wirespeed/sse"
 )
@@ -125,13 +124,7 @@ es.onmessage = (e) => {
 // cut the stream and resumes with Last-Event-ID without duplicates or gaps.
 func TestNodeEventSource(t *testing.T) {
 	node := testenv.NeedProgram(t, "node")
-	modules, err := filepath.Abs(filepath.Join("..", ".deps", "node", "node_modules"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(modules, "eventsource")); err != nil {
-		testenv.Unavailable(t, "Node package eventsource not installed; run scripts/deps.sh")
-	}
+	modules := testenv.NodeModules(t, "eventsource")
 	ctx := testCtx(t)
 	d := newDropServer(t, nil)
 	cmd := exec.CommandContext(ctx, node, "-e", nodeSSEClient, d.srv.URL+"/events?topic=news")

@@ -11,7 +11,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/wirespeed/wirespeed/internal/testenv/browser"
+	"github.com/wirespeed/wirespeed/internal/integration/browser"
 	"github.com/wirespeed/wirespeed/ws"
 )
 

@@ -1,0 +1,53 @@
+module github.com/wirespeed/wirespeed/examples
+
+go 1.26.0
+
+require github.com/wirespeed/wirespeed v0.0.0
+
+require github.com/wirespeed/wirespeed/grpcx v0.0.0
+
+require github.com/wirespeed/wirespeed/pubsub/redis v0.0.0
+
+require (
+	github.com/andybalholm/brotli v1.3.0
+	github.com/chromedp/chromedp v0.23.0
+	github.com/coder/websocket v1.8.15
+	github.com/klauspost/compress v1.20.4
+	github.com/quic-go/quic-go v0.64.1
+	github.com/redis/go-redis/v9 v9.23.0
+	github.com/wirespeed/wirespeed/internal/integration v0.0.0
+	modernc.org/sqlite v1.62.0
+)
+
+require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/chromedp/cdproto v0.159.0 // indirect
+	github.com/dunglas/httpsfv v1.1.1 // indirect
+	github.com/dustin/go-humanize v1.1.0 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+	github.com/google/uuid v1.6.0 // indirect
+	github.com/mattn/go-isatty v0.0.24 // indirect
+	github.com/ncruces/go-strftime v1.1.0 // indirect
+	github.com/quic-go/qpack v0.6.0 // indirect
+	github.com/quic-go/webtransport-go v0.13.0 // indirect
+	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
+	go.uber.org/atomic v1.12.0 // indirect
+	golang.org/x/crypto v0.58.0 // indirect
+	golang.org/x/net v0.62.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/text v0.43.0 // indirect
+	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1 // indirect
+	google.golang.org/grpc v1.85.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
+	modernc.org/libc v1.80.1 // indirect
+	modernc.org/mathutil v1.7.1 // indirect
+	modernc.org/memory v1.12.1 // indirect
+)
+
+replace github.com/wirespeed/wirespeed => ..
+
+replace github.com/wirespeed/wirespeed/grpcx => ../grpcx
+
+replace github.com/wirespeed/wirespeed/pubsub/redis => ../pubsub/redis
+
+replace github.com/wirespeed/wirespeed/internal/integration => ../internal/integration
