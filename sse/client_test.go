@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wirespeed/wirespeed/internal/testenv"
 	"github.com/wirespeed/wirespeed/sse"
 )
 
@@ -121,7 +122,7 @@ func TestClientCleanEnd(t *testing.T) {
 	}
 
 	t.Run("Server.Shutdown", func(t *testing.T) {
-		f := newFront(t)
+		f := testenv.StartFront[*sse.Server](t, "/?topic=feed")
 		start := func() *sse.Server {
 			s, err := sse.NewServer(&sse.ServerOptions{PublicTopics: []string{"feed"}, ShutdownWindow: 20 * time.Millisecond})
 			if err != nil {
@@ -131,14 +132,14 @@ func TestClientCleanEnd(t *testing.T) {
 			return s
 		}
 		a := start()
-		f.cur.Store(a)
+		f.Set(a)
 		shutdown := func() {
-			f.cur.Store(start()) // the client comes back to the next instance
+			f.Set(start()) // the client comes back to the next instance
 			if err := a.Shutdown(ctx); err != nil {
 				t.Error(err)
 			}
 		}
-		if r := run(t, f.url, shutdown, func() bool { return false }); len(r.errs) != 0 || r.failures != 0 {
+		if r := run(t, f.URL, shutdown, func() bool { return false }); len(r.errs) != 0 || r.failures != 0 {
 			t.Fatalf("graceful shutdown reported %v (%d failures)", r.errs, r.failures)
 		}
 	})

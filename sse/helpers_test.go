@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -143,33 +141,4 @@ func publish(t *testing.T, ctx context.Context, s *sse.Server, topic string, dat
 		ids = append(ids, id)
 	}
 	return ids
-}
-
-// front is one loopback address whose handler can be swapped, so a client
-// reconnects to "the same URL" served by another instance.
-type front struct {
-	srv *http.Server
-	cur atomic.Pointer[sse.Server]
-	url string
-}
-
-func newFront(t *testing.T) *front {
-	f := &front{}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.url = "http://" + l.Addr().String() + "/?topic=feed"
-	f.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s := f.cur.Load(); s != nil {
-			s.ServeHTTP(w, r)
-			return
-		}
-		w.Header().Set("Retry-After", "1")
-		http.Error(w, "restarting", http.StatusServiceUnavailable)
-	})}
-	done := make(chan struct{})
-	go func() { defer close(done); f.srv.Serve(l) }()
-	t.Cleanup(func() { f.srv.Close(); <-done })
-	return f
 }

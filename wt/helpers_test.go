@@ -3,7 +3,6 @@ package wt_test
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/wirespeed/wirespeed/httpx"
 	"github.com/wirespeed/wirespeed/internal/devcert"
+	"github.com/wirespeed/wirespeed/internal/testenv/wtecho"
 	"github.com/wirespeed/wirespeed/wt"
 )
 
@@ -117,53 +117,7 @@ var transports = []wt.Transport{wt.TransportWebTransport, wt.TransportWebSocket}
 // echo serves: bidirectional streams echoed, each unidirectional stream
 // answered on a new one, datagrams echoed; the datagram "close" closes
 // the session with 4001.
-func echo(ctx context.Context, s wt.Session) {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	wg.Go(func() {
-		for {
-			st, err := s.AcceptStream(ctx)
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				io.Copy(st, st)
-				st.Close()
-			})
-		}
-	})
-	wg.Go(func() {
-		for {
-			r, err := s.AcceptUniStream(ctx)
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				b, err := io.ReadAll(r)
-				if err != nil {
-					return
-				}
-				w, err := s.OpenUniStream(ctx)
-				if err != nil {
-					return
-				}
-				w.Write(b)
-				w.Close()
-			})
-		}
-	})
-	for {
-		b, err := s.ReceiveDatagram(ctx)
-		if err != nil {
-			return
-		}
-		if string(b) == "close" {
-			s.Close(4001, "bye")
-			return
-		}
-		s.SendDatagram(b)
-	}
-}
+var echo = wtecho.Serve
 
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, what string, cond func() bool) {

@@ -1,9 +1,12 @@
 package testenv_test
 
 import (
+	"io"
 	"net"
+	"net/http"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/wirespeed/wirespeed/internal/testenv"
@@ -64,4 +67,36 @@ func TestFreePortIsBindable(t *testing.T) {
 		t.Fatalf("listen on free addr %s: %v", addr, err)
 	}
 	l.Close()
+}
+
+// TestFront: the URL answers 503 with Retry-After until a handler is set,
+// then the handler set last, then 503 again after Clear.
+func TestFront(t *testing.T) {
+	f := testenv.StartFront[http.Handler](t, "/x")
+	get := func() (int, string) {
+		t.Helper()
+		resp, err := http.Get(f.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Retry-After") + string(b)
+	}
+	if code, got := get(); code != http.StatusServiceUnavailable || !strings.HasPrefix(got, "1restarting") {
+		t.Fatalf("before Set: %d %q", code, got)
+	}
+	for _, name := range []string{"a", "b"} {
+		f.Set(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name+r.URL.Path) }))
+		if code, got := get(); code != 200 || got != name+"/x" {
+			t.Fatalf("after Set(%s): %d %q", name, code, got)
+		}
+	}
+	if f.Current() == nil {
+		t.Fatal("Current is nil after Set")
+	}
+	f.Clear()
+	if code, _ := get(); code != http.StatusServiceUnavailable || f.Current() != nil {
+		t.Fatalf("after Clear: %d, Current %v", code, f.Current())
+	}
 }

@@ -3,12 +3,10 @@ package sse_test
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,35 +19,6 @@ import (
 )
 
 const faultEvents = 10000
-
-// front is one loopback address whose handler can be swapped, so a client
-// reconnects to "the same URL" served by another instance.
-type front struct {
-	srv *http.Server
-	cur atomic.Pointer[sse.Server]
-	url string
-}
-
-func newFront(t *testing.T) *front {
-	f := &front{}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.url = "http://" + l.Addr().String() + "/?topic=feed"
-	f.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s := f.cur.Load(); s != nil {
-			s.ServeHTTP(w, r)
-			return
-		}
-		w.Header().Set("Retry-After", "1")
-		http.Error(w, "restarting", http.StatusServiceUnavailable)
-	})}
-	done := make(chan struct{})
-	go func() { defer close(done); f.srv.Serve(l) }()
-	t.Cleanup(func() { f.srv.Close(); <-done })
-	return f
-}
 
 // publishAll publishes faultEvents messages "0", "1", … on its own
 // goroutine, pacing itself a little so the run overlaps the restarts.
@@ -110,24 +79,24 @@ func TestFaultsMemoryRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	f := newFront(t)
+	f := testenv.StartFront[*sse.Server](t, "/?topic=feed")
 	start := func() *sse.Server {
 		s, err := sse.NewServer(&sse.ServerOptions{Broker: b, PublicTopics: []string{"feed"}, ShutdownWindow: 20 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.cur.Store(s)
+		f.Set(s)
 		return s
 	}
 	start()
-	defer func() { f.cur.Load().Close() }()
-	sub := fastClient(t, ctx, f.url)
+	defer func() { f.Current().Close() }()
+	sub := fastClient(t, ctx, f.URL)
 	testWait(t, ctx, func() bool { return sub.Client.Stats().Connects == 1 })
 	errs := make(chan error, 1)
 	go publishAll(ctx, b, errs)
 	consume(t, ctx, sub, func(n int) {
-		old := f.cur.Load()
-		f.cur.Store(nil)
+		old := f.Current()
+		f.Clear()
 		if n == 2 {
 			old.Close()
 		} else if err := old.Shutdown(ctx); err != nil {
@@ -158,7 +127,7 @@ func TestFaultsRedis(t *testing.T) {
 		t.Cleanup(func() { b.Close(); client.Close() })
 		return b
 	}
-	f := newFront(t)
+	f := testenv.StartFront[*sse.Server](t, "/?topic=feed")
 	start := func() *sse.Server {
 		s, err := sse.NewServer(&sse.ServerOptions{Broker: newBroker(), PublicTopics: []string{"feed"}, ShutdownWindow: 20 * time.Millisecond})
 		if err != nil {
@@ -168,14 +137,14 @@ func TestFaultsRedis(t *testing.T) {
 		return s
 	}
 	a, other := start(), start()
-	f.cur.Store(a)
-	sub := fastClient(t, ctx, f.url)
+	f.Set(a)
+	sub := fastClient(t, ctx, f.URL)
 	testWait(t, ctx, func() bool { return sub.Client.Stats().Connects == 1 })
 	errs := make(chan error, 1)
 	go publishAll(ctx, newBroker(), errs)
 	consume(t, ctx, sub, func(n int) {
-		old := f.cur.Load()
-		f.cur.Store(other)
+		old := f.Current()
+		f.Set(other)
 		if err := old.Shutdown(ctx); err != nil {
 			t.Error(err)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/wirespeed/wirespeed/internal/integration/browser"
+	"github.com/wirespeed/wirespeed/internal/testenv/wtecho"
 	"github.com/wirespeed/wirespeed/wt"
 )
 
@@ -110,7 +111,7 @@ window.ready = true;
 func TestChromium(t *testing.T) {
 	causes := make(chan error, 8)
 	e := startEnv(t, func(ctx context.Context, s wt.Session) {
-		echo(ctx, s)
+		wtecho.Serve(ctx, s)
 		<-ctx.Done()
 		causes <- context.Cause(ctx)
 	})

@@ -1,12 +1,9 @@
 package wt_test
 
 import (
-	"context"
 	"errors"
-	"io"
 	"net"
 	"net/http"
-	"sync"
 	"testing"
 
 	"github.com/wirespeed/wirespeed/httpx"
@@ -59,55 +56,4 @@ func startEnv(t *testing.T, h wt.Handler) *env {
 		}
 	})
 	return &env{srv: srv, cert: cert, port: l.Addr().(*net.TCPAddr).Port, mux: mux}
-}
-
-// echo echoes each bidirectional stream, answers each unidirectional
-// stream on a new one and echoes datagrams; the datagram "close" closes
-// the session with 4001 "bye".
-func echo(ctx context.Context, s wt.Session) {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	wg.Go(func() {
-		for {
-			st, err := s.AcceptStream(ctx)
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				io.Copy(st, st)
-				st.Close()
-			})
-		}
-	})
-	wg.Go(func() {
-		for {
-			r, err := s.AcceptUniStream(ctx)
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				b, err := io.ReadAll(r)
-				if err != nil {
-					return
-				}
-				w, err := s.OpenUniStream(ctx)
-				if err != nil {
-					return
-				}
-				w.Write(b)
-				w.Close()
-			})
-		}
-	})
-	for {
-		b, err := s.ReceiveDatagram(ctx)
-		if err != nil {
-			return
-		}
-		if string(b) == "close" {
-			s.Close(4001, "bye")
-			return
-		}
-		s.SendDatagram(b)
-	}
 }
