@@ -112,12 +112,51 @@ func TestEachPackageConsumer(t *testing.T) {
 	}
 }
 
+// TestNestedModuleConsumers: a program importing one of the heavy clients
+// finds that client's dependencies and the root's, and none of the other
+// heavy modules.
+func TestNestedModuleConsumers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go mod tidy once per module; skipped with -short")
+	}
+	root := moduleRoot(t)
+	for _, tc := range []struct {
+		dir  string   // the nested module, from the root
+		pkg  string   // the package the program imports
+		owns []string // the heavy modules it brings, itself or through its client library
+	}{
+		{"pubsub/redis", "pubsub/redis", []string{"github.com/redis/"}},
+		{"upload/s3", "upload/s3", []string{"github.com/minio/", "google.golang.org/protobuf"}}, // minio-go's go.mod requires protobuf
+		{"grpcx", "grpcx", []string{"google.golang.org/grpc", "google.golang.org/protobuf"}},
+	} {
+		t.Run(tc.dir, func(t *testing.T) {
+			mod := "github.com/wirespeed/wirespeed/" + tc.dir
+			dir := consumer(t, root, "github.com/wirespeed/wirespeed/"+tc.pkg, mod+" => "+filepath.Join(root, tc.dir))
+			seen := append(sumModules(t, dir), lines(t, run(t, dir, "list", "-m", "-f", "{{.Path}}", "all"))...)
+			if !slices.Contains(seen, mod) {
+				t.Fatalf("the program's graph does not show %s: %v", mod, seen)
+			}
+			for _, m := range seen {
+				for _, h := range heavy {
+					if strings.HasPrefix(m, h) && !slices.ContainsFunc(tc.owns, func(o string) bool { return strings.HasPrefix(m, o) }) {
+						t.Errorf("a program importing %s finds %s in its module graph or go.sum", tc.pkg, m)
+					}
+				}
+			}
+		})
+	}
+}
+
 // consumer makes a module that imports pkg and uses this checkout for
-// wirespeed, runs go mod tidy in it and returns its directory.
-func consumer(t *testing.T, root, pkg string) string {
+// wirespeed (and replaces, "module => dir", for nested modules), runs go
+// mod tidy in it and returns its directory.
+func consumer(t *testing.T, root, pkg string, replaces ...string) string {
 	t.Helper()
 	dir := t.TempDir()
 	gomod := "module example.com/consumer\n\ngo 1.26.0\n\nrequire github.com/wirespeed/wirespeed v0.0.0\n\nreplace github.com/wirespeed/wirespeed => " + root + "\n"
+	for _, r := range replaces {
+		gomod += "\nreplace " + r + "\n"
+	}
 	main := "package main\n\nimport _ \"" + pkg + "\"\n\nfunc main() {}\n"
 	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(gomod), 0o644); err != nil {
 		t.Fatal(err)
