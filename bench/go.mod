@@ -14,8 +14,8 @@ require (
 	// webtransport-go tags a release for v0.65.
 	github.com/quic-go/quic-go v0.64.1
 	github.com/vikstrous/dataloadgen v0.0.10
-	github.com/wirespeed/wirespeed v0.0.0
-	github.com/wirespeed/wirespeed/grpcx v0.0.0
+	github.com/wirespeed/wirespeed v0.1.0
+	github.com/wirespeed/wirespeed/grpcx v0.1.0
 	go.uber.org/goleak v1.3.0
 	golang.org/x/sync v0.25.0
 	modernc.org/sqlite v1.62.0

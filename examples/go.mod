@@ -2,12 +2,6 @@ module github.com/wirespeed/wirespeed/examples
 
 go 1.26.0
 
-require github.com/wirespeed/wirespeed v0.0.0
-
-require github.com/wirespeed/wirespeed/grpcx v0.0.0
-
-require github.com/wirespeed/wirespeed/pubsub/redis v0.0.0
-
 require (
 	github.com/andybalholm/brotli v1.3.0
 	github.com/chromedp/chromedp v0.23.0
@@ -15,7 +9,10 @@ require (
 	github.com/klauspost/compress v1.20.4
 	github.com/quic-go/quic-go v0.64.1
 	github.com/redis/go-redis/v9 v9.23.0
-	github.com/wirespeed/wirespeed/internal/integration v0.0.0
+	github.com/wirespeed/wirespeed v0.1.0
+	github.com/wirespeed/wirespeed/grpcx v0.1.0
+	github.com/wirespeed/wirespeed/internal/integration v0.1.0
+	github.com/wirespeed/wirespeed/pubsub/redis v0.1.0
 	modernc.org/sqlite v1.62.0
 )
 
@@ -44,6 +41,9 @@ require (
 	modernc.org/memory v1.12.1 // indirect
 )
 
+// Builds against this checkout. Programs that use this module ignore these
+// replace lines and get the modules at the versions required above, which
+// are tagged together with this one (docs/architecture.md, "Modules").
 replace github.com/wirespeed/wirespeed => ..
 
 replace github.com/wirespeed/wirespeed/grpcx => ../grpcx

@@ -2,15 +2,14 @@ module github.com/wirespeed/wirespeed/internal/integration
 
 go 1.26.0
 
-require github.com/wirespeed/wirespeed v0.0.0
-
 require (
 	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.23.0
 	github.com/coder/websocket v1.8.15
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/redis/go-redis/v9 v9.23.0
-	github.com/wirespeed/wirespeed/pubsub/redis v0.0.0
+	github.com/wirespeed/wirespeed v0.1.0
+	github.com/wirespeed/wirespeed/pubsub/redis v0.1.0
 	modernc.org/sqlite v1.62.0
 )
 
@@ -42,6 +41,9 @@ require (
 	modernc.org/memory v1.12.1 // indirect
 )
 
+// Builds against this checkout. Programs that use this module ignore these
+// replace lines and get the modules at the versions required above, which
+// are tagged together with this one (docs/architecture.md, "Modules").
 replace github.com/wirespeed/wirespeed => ../..
 
 replace github.com/wirespeed/wirespeed/pubsub/redis => ../../pubsub/redis

@@ -4,7 +4,7 @@ go 1.26.0
 
 require (
 	github.com/redis/go-redis/v9 v9.23.0
-	github.com/wirespeed/wirespeed v0.0.0
+	github.com/wirespeed/wirespeed v0.1.0
 )
 
 require (
@@ -14,4 +14,7 @@ require (
 	golang.org/x/sys v0.49.0 // indirect
 )
 
+// Builds against this checkout. Programs that use this module ignore these
+// replace lines and get the modules at the versions required above, which
+// are tagged together with this one (docs/architecture.md, "Modules").
 replace github.com/wirespeed/wirespeed => ../..

@@ -4,7 +4,7 @@ go 1.26.0
 
 require (
 	github.com/minio/minio-go/v7 v7.4.1
-	github.com/wirespeed/wirespeed v0.0.0
+	github.com/wirespeed/wirespeed v0.1.0
 )
 
 require (
@@ -28,4 +28,7 @@ require (
 	gopkg.in/ini.v1 v1.67.3 // indirect
 )
 
+// Builds against this checkout. Programs that use this module ignore these
+// replace lines and get the modules at the versions required above, which
+// are tagged together with this one (docs/architecture.md, "Modules").
 replace github.com/wirespeed/wirespeed => ../..
