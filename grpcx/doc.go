@@ -3,7 +3,9 @@
 // limits, health wired to drain and metrics interceptors, and a client that
 // pools connections by streams in flight, balances across backends and
 // checks its keepalive against the server's policy before it is rejected
-// in production.
+// in production. It is a module of its own (with grpcx/catalogpb), so that
+// only programs that use gRPC have grpc-go in their module graph:
+// go get github.com/wirespeed/wirespeed/grpcx.
 //
 // # Quick start
 //

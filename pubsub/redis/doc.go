@@ -4,6 +4,9 @@
 // XRANGE and live delivery is XREAD BLOCK. A stream entry ID is the
 // message ID, in the same "<ms>-<seq>" format as the memory broker's.
 //
+// It is a module of its own, so that only programs that use Redis have
+// go-redis in their module graph: go get github.com/wirespeed/wirespeed/pubsub/redis.
+//
 // Import it under a name that does not clash with go-redis:
 //
 //	import (

@@ -1,6 +1,8 @@
 // Package s3 is an [upload.Store] in an S3-compatible bucket, through
 // minio-go: each tus upload is an S3 multipart upload, completed into one
-// object when its last byte arrives.
+// object when its last byte arrives. It is a module of its own, so that
+// only programs that use S3 have minio-go in their module graph:
+// go get github.com/wirespeed/wirespeed/upload/s3.
 //
 // S3 wants every part but the last to be at least 5 MiB, and tus chunks can
 // be any size, so bytes that do not fill a part wait in a tail object
