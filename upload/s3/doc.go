@@ -16,7 +16,9 @@
 //	h, _ := upload.NewHandler(store, &upload.Options{PreCreate: authorize})
 //
 // [Store.PresignPut] and [Store.PresignGet] hand out SigV4 URLs so that
-// clients move bytes to and from the bucket directly.
+// clients move bytes to and from the bucket directly. A PUT URL signs the
+// body's exact length, so its holder cannot store more than the
+// application agreed to.
 //
 // # Options
 //

@@ -161,9 +161,21 @@ func (s *Store) ListUploads(ctx context.Context) ([]string, error) {
 // PresignPut returns a SigV4 URL that lets its holder PUT the object key
 // (under Prefix) until expiry, without other credentials. The server
 // refuses (403) the URL once expired, with another method, or with its key
-// or query changed; it does not cap the size of the body.
-func (s *Store) PresignPut(ctx context.Context, key string, expiry time.Duration) (*url.URL, error) {
-	u, err := s.core.Client.PresignedPutObject(ctx, s.o.Bucket, s.o.Prefix+key, expiry)
+// or query changed.
+//
+// size is the exact length of the body in bytes (a browser has it as
+// File.size); it is signed as the Content-Length header, so the server
+// also refuses a body of any other length, or one sent without a length,
+// and a holder of the URL cannot store more than the application allowed.
+// Check the size a client asks for against your own limit before signing.
+// A negative size signs no length: the URL then accepts a body of any size
+// up to S3's limit for one PUT (5 GiB).
+func (s *Store) PresignPut(ctx context.Context, key string, expiry time.Duration, size int64) (*url.URL, error) {
+	var signed http.Header
+	if size >= 0 {
+		signed = http.Header{"Content-Length": {strconv.FormatInt(size, 10)}}
+	}
+	u, err := s.core.Client.PresignHeader(ctx, http.MethodPut, s.o.Bucket, s.o.Prefix+key, expiry, nil, signed)
 	if err != nil {
 		return nil, fmt.Errorf("s3: presign PUT: %w", err)
 	}

@@ -285,12 +285,14 @@ func (e *s3env) objects(t *testing.T) []string {
 }
 
 // TestS3Presign: SigV4 presigned PUT and GET carry the bytes without the
-// application in the path, against a server that verifies the signature.
+// application in the path, against a server that verifies the signature;
+// a PUT URL signs the body's length unless told not to.
 func TestS3Presign(t *testing.T) {
 	e := newS3(t)
 	c := httpClient(t)
 	ctx := context.Background()
-	put, err := e.store.PresignPut(ctx, "direct/photo.jpg", time.Minute)
+	body := randBytes(100_000)
+	put, err := e.store.PresignPut(ctx, "direct/photo.jpg", time.Minute, int64(len(body)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,9 +304,24 @@ func TestS3Presign(t *testing.T) {
 	if got := put.Query().Get("X-Amz-Expires"); got != "60" {
 		t.Errorf("X-Amz-Expires = %s, want 60", got)
 	}
-	body := randBytes(100_000)
+	if got := put.Query().Get("X-Amz-SignedHeaders"); got != "content-length;host" {
+		t.Errorf("X-Amz-SignedHeaders = %s, want the length signed", got)
+	}
 	if code, msg := do(t, c, "PUT", put.String(), body); code != 200 {
 		t.Fatalf("presigned PUT: %d %s", code, msg)
+	}
+	// A negative size signs no length: any body goes.
+	free, err := e.store.PresignPut(ctx, "direct/any.bin", time.Minute, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := free.Query().Get("X-Amz-SignedHeaders"); got != "host" {
+		t.Errorf("X-Amz-SignedHeaders = %s without a size, want host", got)
+	}
+	for _, n := range []int{3, 70_000} {
+		if code, msg := do(t, c, "PUT", free.String(), randBytes(n)); code != 200 {
+			t.Fatalf("unsized presigned PUT of %d bytes: %d %s", n, code, msg)
+		}
 	}
 	// The filename rides in a signed query parameter: quotes, spaces and
 	// non-ASCII must survive the signing.
@@ -326,14 +343,14 @@ func TestS3Presign(t *testing.T) {
 			t.Errorf("Content-Disposition %q, want %q", cd, upload.ContentDisposition("attachment", name))
 		}
 	}
-	if keys := e.objects(t); len(keys) != 1 || keys[0] != "tus/direct/photo.jpg" {
+	if keys := e.objects(t); len(keys) != 2 || keys[0] != "tus/direct/any.bin" || keys[1] != "tus/direct/photo.jpg" {
 		t.Fatalf("objects %v", keys)
 	}
 }
 
-// TestS3PresignRefused: a presigned URL that is expired, tampered with or
-// used with another method gets 403 from the server, and nothing is
-// written.
+// TestS3PresignRefused: a presigned URL that is expired, tampered with,
+// used with another method or (PUT) with a body of another length than it
+// was signed for gets 403 from the server, and nothing is written.
 func TestS3PresignRefused(t *testing.T) {
 	e := newS3(t)
 	c := httpClient(t)
@@ -343,7 +360,7 @@ func TestS3PresignRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	presignPut := func(key string, exp time.Duration) *url.URL {
-		u, err := e.store.PresignPut(ctx, key, exp)
+		u, err := e.store.PresignPut(ctx, key, exp, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -399,6 +416,11 @@ func TestS3PresignRefused(t *testing.T) {
 		{"GET URL used to DELETE", "DELETE", get.String(), nil, http.StatusForbidden},
 		{"PUT URL used to GET", "GET", put.String(), nil, http.StatusForbidden},
 		{"PUT URL used to POST", "POST", put.String(), []byte("x"), http.StatusMethodNotAllowed},
+		// The length is signed: a holder of the URL cannot store more, or
+		// anything but the size it was given.
+		{"longer body", "PUT", put.String(), []byte("xx"), http.StatusForbidden},
+		{"much longer body", "PUT", put.String(), randBytes(1 << 20), http.StatusForbidden},
+		{"empty body", "PUT", put.String(), nil, http.StatusForbidden},
 		{"changed key GET", "GET", edit(get, func(u *url.URL, _ url.Values) { u.Path = strings.Replace(u.Path, "kept", "target", 1) }), nil, http.StatusForbidden},
 		{"response header added", "GET", edit(get, func(_ *url.URL, q url.Values) { q.Set("response-content-type", "text/html") }), nil, http.StatusForbidden},
 	}
@@ -411,11 +433,14 @@ func TestS3PresignRefused(t *testing.T) {
 		}
 	}
 	time.Sleep(time.Until(signed.Add(2 * time.Second)))
-	for _, tc := range []struct{ name, method, url string }{
-		{"expired PUT", "PUT", expPut.String()},
-		{"expired GET", "GET", expGet.String()},
+	for _, tc := range []struct {
+		name, method, url string
+		body              []byte
+	}{
+		{"expired PUT", "PUT", expPut.String(), []byte("l")}, // the signed length
+		{"expired GET", "GET", expGet.String(), nil},
 	} {
-		code, body := do(t, c, tc.method, tc.url, []byte("late"))
+		code, body := do(t, c, tc.method, tc.url, tc.body)
 		if code != http.StatusForbidden || s3Code(body) == "" {
 			t.Errorf("%s: %d %s, want 403 with a reason", tc.name, code, body)
 		}
@@ -439,7 +464,7 @@ func TestS3PresignRefused(t *testing.T) {
 		t.Errorf("kept object: %q %v", b, err)
 	}
 	// The untampered URLs still work: the refusals were about the changes.
-	if code, body := do(t, c, "PUT", put.String(), []byte("ok")); code != 200 {
+	if code, body := do(t, c, "PUT", put.String(), []byte("k")); code != 200 {
 		t.Errorf("untampered PUT: %d %s", code, body)
 	}
 	if code, body := do(t, c, "GET", get.String(), nil); code != 200 || body != "kept" {
