@@ -125,7 +125,7 @@ func (s *Store) NewUpload(ctx context.Context, info upload.Info) (upload.Upload,
 		return nil, err
 	}
 	if info.Size == 0 {
-		if err := u.complete(ctx, nil, 0); err != nil {
+		if err := u.complete(ctx, nil); err != nil {
 			return nil, err
 		}
 	}
@@ -378,7 +378,7 @@ func (u *s3Upload) flush(ctx context.Context, f *os.File, st state, total int64,
 		pos += size
 	}
 	if final {
-		return u.complete(ctx, parts, len(st.parts))
+		return u.complete(ctx, parts)
 	}
 	if rest := total - pos; rest > 0 {
 		_, err := u.s.core.PutObject(ctx, u.s.o.Bucket, u.tailKey(len(parts)), io.NewSectionReader(f, pos, rest), rest, "", "", minio.PutObjectOptions{})
@@ -392,7 +392,7 @@ func (u *s3Upload) flush(ctx context.Context, f *os.File, st state, total int64,
 	return nil
 }
 
-func (u *s3Upload) complete(ctx context.Context, parts []minio.CompletePart, oldParts int) error {
+func (u *s3Upload) complete(ctx context.Context, parts []minio.CompletePart) error {
 	obj := u.s.key(u.id, "")
 	if len(parts) == 0 {
 		// S3 refuses a multipart upload without parts: an empty object.
@@ -403,7 +403,7 @@ func (u *s3Upload) complete(ctx context.Context, parts []minio.CompletePart, old
 	} else if _, err := u.s.core.CompleteMultipartUpload(ctx, u.s.o.Bucket, obj, u.rec.UploadID, parts, minio.PutObjectOptions{}); err != nil {
 		return fmt.Errorf("s3: complete multipart upload: %w", err)
 	}
-	_ = u.s.core.RemoveObject(ctx, u.s.o.Bucket, u.tailKey(oldParts), minio.RemoveObjectOptions{})
+	u.removeTails(ctx)
 	u.rec.Info.Offset = u.rec.Info.Size
 	u.rec.Info.Expires = time.Time{}
 	u.rec.Info.Updated = time.Now().UTC()
@@ -463,12 +463,21 @@ func (u *s3Upload) Terminate(ctx context.Context) error {
 	}
 	_ = u.s.core.AbortMultipartUpload(ctx, b, u.s.key(u.id, ""), u.rec.UploadID)
 	_ = u.s.core.RemoveObject(ctx, b, u.s.key(u.id, ""), minio.RemoveObjectOptions{})
+	u.removeTails(ctx)
+	return nil
+}
+
+// removeTails removes every tail object of the upload, including those of
+// earlier part counts that a request which crashed after uploading a part
+// left behind (they never count: the tail read is the one for the current
+// part count). Failures are left for Terminate or the next completion.
+func (u *s3Upload) removeTails(ctx context.Context) {
+	b := u.s.o.Bucket
 	for obj := range u.s.core.Client.ListObjects(ctx, b, minio.ListObjectsOptions{Prefix: u.s.key(u.id, ".tail.")}) {
 		if obj.Err == nil {
 			_ = u.s.core.RemoveObject(ctx, b, obj.Key, minio.RemoveObjectOptions{})
 		}
 	}
-	return nil
 }
 
 // Open implements [upload.Opener]: the object, read with ranged GETs as it

@@ -556,3 +556,59 @@ func TestS3StoreEdges(t *testing.T) {
 		t.Errorf("objects %v", keys)
 	}
 }
+
+// TestS3CrashLeftTail: a request that crashed after it uploaded a part
+// but before it removed the tail the part absorbed leaves that tail
+// behind. It must neither count towards the offset nor survive the
+// upload's completion.
+func TestS3CrashLeftTail(t *testing.T) {
+	e := newS3(t)
+	ctx := t.Context()
+	data := randBytes(6<<20 + 7)
+	up, err := e.store.NewUpload(ctx, upload.Info{Size: int64(len(data))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := up.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(off, end int) {
+		t.Helper()
+		if n, err := up.WriteChunk(ctx, int64(off), bytes.NewReader(data[off:end]), nil); err != nil || n != int64(end-off) {
+			t.Fatalf("WriteChunk(%d..%d) = %d, %v", off, end, n, err)
+		}
+	}
+	write(0, 1<<20) // the first MiB waits in the tail object of part 0
+	tail0 := "tus/" + info.ID + ".tail.0"
+	if _, err := e.client.StatObject(ctx, "uploads", tail0, minio.StatObjectOptions{}); err != nil {
+		t.Fatalf("no tail after a small chunk: %v", err)
+	}
+	write(1<<20, 6<<20) // part 1 (5 MiB) takes the tail; 1 MiB is the new tail
+	// The crash: the old tail is back, as if its removal never ran.
+	if _, err := e.client.PutObject(ctx, "uploads", tail0, bytes.NewReader(data[:1<<20]), 1<<20, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	up, err = e.store.GetUpload(ctx, info.ID) // a new request after the restart
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := up.Info(ctx); err != nil || got.Offset != 6<<20 {
+		t.Fatalf("offset with a stale tail: %d, %v; want %d", got.Offset, err, 6<<20)
+	}
+	write(6<<20, len(data))
+	for _, key := range e.objects(t) {
+		if strings.Contains(key, ".tail.") {
+			t.Errorf("tail object %s left after the upload completed", key)
+		}
+	}
+	obj, err := e.client.GetObject(ctx, "uploads", "tus/"+info.ID, minio.GetObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(obj)
+	obj.Close()
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("object: %d bytes, %v; want the %d written", len(got), err, len(data))
+	}
+}
