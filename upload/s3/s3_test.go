@@ -417,9 +417,10 @@ func TestS3PresignRefused(t *testing.T) {
 		{"PUT URL used to GET", "GET", put.String(), nil, http.StatusForbidden},
 		{"PUT URL used to POST", "POST", put.String(), []byte("x"), http.StatusMethodNotAllowed},
 		// The length is signed: a holder of the URL cannot store more, or
-		// anything but the size it was given.
+		// anything but the size it was given. (Bodies stay small: the
+		// server refuses before it reads the body, and a client still
+		// writing a large one sees the connection reset, not the 403.)
 		{"longer body", "PUT", put.String(), []byte("xx"), http.StatusForbidden},
-		{"much longer body", "PUT", put.String(), randBytes(1 << 20), http.StatusForbidden},
 		{"empty body", "PUT", put.String(), nil, http.StatusForbidden},
 		{"changed key GET", "GET", edit(get, func(u *url.URL, _ url.Values) { u.Path = strings.Replace(u.Path, "kept", "target", 1) }), nil, http.StatusForbidden},
 		{"response header added", "GET", edit(get, func(_ *url.URL, q url.Values) { q.Set("response-content-type", "text/html") }), nil, http.StatusForbidden},
